@@ -1,0 +1,67 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from hpml_portal.management.waiting import add_wait_arguments, wait_for_status
+
+from ...models import DatasetVersion
+from ...services import DatasetError, IngestSource, dataset_version_ingest
+
+
+class Command(BaseCommand):
+    help = (
+        "Ingest a new version of dataset NAME from a file or a built-in data set. The content "
+        "is stored and checked on a worker; without --wait the version's id is the last line."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="dataset name (created on first use)")
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--file", type=Path, help="an .npz, .csv or .parquet file")
+        source.add_argument("--builtin", help="a data set shipped in a package: digits")
+        source.add_argument("--url", help="not available yet")
+        source.add_argument("--sql", help="not available yet")
+        parser.add_argument("--label-column", default="", help="label column of a .csv/.parquet")
+        add_wait_arguments(parser)
+
+    def handle(self, *args, name, file, builtin, url, sql, label_column, wait, timeout, **opts):
+        if url or sql:
+            raise CommandError("ingestion from --url or --sql is not available yet: use --file")
+        try:
+            if builtin:
+                version, created = dataset_version_ingest(
+                    dataset_name=name, source=IngestSource.builtin(builtin)
+                )
+            else:
+                version, created = self._ingest_file(name, file, label_column)
+        except DatasetError as exc:
+            raise CommandError(str(exc)) from exc
+        if created:
+            self.stdout.write(f"queued {version.ref} (id {version.pk}) from {version.source}")
+        else:
+            self.stdout.write(
+                f"{version.ref} (id {version.pk}) already holds this content ({version.status})"
+            )
+        if not wait:
+            self.stdout.write(str(version.pk))
+            return
+
+        def fetch():
+            version.refresh_from_db()
+            return version.status, version.error
+
+        wait_for_status(
+            fetch,
+            terminal=DatasetVersion.TERMINAL,
+            success=DatasetVersion.Status.READY,
+            stdout=self.stdout,
+            timeout=timeout,
+        )
+
+    def _ingest_file(self, name: str, file: Path, label_column: str):
+        if not file.is_file():
+            raise CommandError(f"no such file: {file}")
+        with open(file, "rb") as stream:
+            return dataset_version_ingest(
+                dataset_name=name, source=IngestSource.upload(stream, file.name, label_column)
+            )

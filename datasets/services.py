@@ -1,0 +1,207 @@
+"""Every write to datasets and their versions."""
+
+import io
+import logging
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from hpml_portal.storage import (
+    ObjectTooLarge,
+    delete_quietly,
+    local_copy,
+    save_content_addressed,
+    sha256_file,
+    spooled_with_digest,
+)
+
+from . import formats
+from .models import Dataset, DatasetVersion
+
+logger = logging.getLogger(__name__)
+
+
+class DatasetError(ValueError):
+    """A request about datasets that cannot be carried out; the message says why."""
+
+
+@dataclass
+class IngestSource:
+    """Content to ingest: a readable stream and what to call it."""
+
+    stream: BinaryIO
+    filename: str
+    description: str  # recorded as the version's source, e.g. "upload:digits.npz"
+    label_column: str = ""
+
+    @classmethod
+    def builtin(cls, name: str) -> "IngestSource":
+        try:
+            content = formats.builtin_dataset(name)
+        except formats.DatasetFileError as exc:
+            raise DatasetError(str(exc)) from exc
+        return cls(
+            stream=io.BytesIO(content), filename=f"{name}.npz", description=f"builtin:{name}"
+        )
+
+    @classmethod
+    def upload(cls, stream: BinaryIO, filename: str, label_column: str = "") -> "IngestSource":
+        return cls(stream, filename, f"upload:{filename}", label_column)
+
+
+def _check_name(name: str) -> None:
+    try:
+        validate_slug(name)
+    except ValidationError as exc:
+        raise DatasetError(
+            f"invalid dataset name {name!r}: use letters, numbers, hyphens and underscores"
+        ) from exc
+
+
+def dataset_create(*, name: str, description: str = "", user=None) -> Dataset:
+    _check_name(name)
+    if Dataset.objects.filter(name=name).exists():
+        raise DatasetError(f"a dataset named {name!r} already exists")
+    return Dataset.objects.create(name=name, description=description, created_by=user)
+
+
+def dataset_describe(*, dataset: Dataset, description: str) -> Dataset:
+    dataset.description = description
+    dataset.save(update_fields=["description"])
+    return dataset
+
+
+def dataset_get_or_create(*, name: str, user=None) -> Dataset:
+    _check_name(name)
+    dataset, _ = Dataset.objects.get_or_create(name=name, defaults={"created_by": user})
+    return dataset
+
+
+def dataset_version_ingest(
+    *, dataset_name: str, source: IngestSource, user=None
+) -> tuple[DatasetVersion, bool]:
+    """Store the content and create a PENDING version whose checks run on a worker.
+
+    The content is stored under a key made of its sha256. Content this dataset already
+    holds (in a version that has not failed) returns that version and ``False``.
+    """
+    try:
+        fmt = formats.format_for_filename(source.filename)
+    except formats.DatasetFileError as exc:
+        raise DatasetError(str(exc)) from exc
+    dataset = dataset_get_or_create(name=dataset_name, user=user)
+    try:
+        spool = spooled_with_digest(source.stream, max_bytes=settings.DATASET_MAX_UPLOAD_BYTES)
+        with spool as (path, sha256, size):
+            if size == 0:
+                raise DatasetError("the file is empty")
+            existing = _live_version_with_content(dataset, sha256)
+            if existing is not None:
+                return existing, False
+            stored = save_content_addressed(
+                path, sha256=sha256, prefix=f"datasets/{dataset.name}", suffix=f".{fmt}"
+            )
+    except ObjectTooLarge as exc:
+        raise DatasetError(str(exc)) from exc
+    try:
+        return _create_version(dataset, stored, fmt, source, user), True
+    except IntegrityError:
+        # Another request stored the same content first: answer with its version.
+        existing = _live_version_with_content(dataset, stored.sha256)
+        if existing is None:
+            raise
+        return existing, False
+    except Exception:
+        if stored.created:
+            delete_quietly(stored.name)
+        raise
+
+
+def _live_version_with_content(dataset: Dataset, sha256: str) -> DatasetVersion | None:
+    return (
+        dataset.versions.filter(sha256=sha256)
+        .exclude(status=DatasetVersion.Status.FAILED)
+        .order_by("version")
+        .first()
+    )
+
+
+def _create_version(dataset, stored, fmt: str, source: IngestSource, user) -> DatasetVersion:
+    from .tasks import ingest
+
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        latest = locked.versions.aggregate(latest=Max("version"))["latest"] or 0
+        version = DatasetVersion.objects.create(
+            dataset=locked,
+            version=latest + 1,
+            file=stored.name,
+            sha256=stored.sha256,
+            size_bytes=stored.size,
+            format=fmt,
+            source=source.description[:500],
+            label_column=source.label_column,
+            created_by=user,
+        )
+        transaction.on_commit(lambda: _enqueue(ingest, version))
+    return version
+
+
+def _enqueue(task, version: DatasetVersion) -> None:
+    try:
+        task.delay(version.pk)
+    except Exception as exc:  # the broker is down: say so on the version, do not leave it PENDING
+        logger.exception("could not enqueue ingestion of %s", version)
+        dataset_version_fail(version_id=version.pk, error=f"could not queue the ingestion: {exc}")
+
+
+def dataset_version_ingest_file(*, version_id: int) -> DatasetVersion:
+    """Check a PENDING version's stored file and record its schema: READY, or FAILED.
+
+    A version that is no longer PENDING is left as it is (the task may be delivered twice).
+    """
+    version = DatasetVersion.objects.select_related("dataset").get(pk=version_id)
+    if version.status != DatasetVersion.Status.PENDING:
+        return version
+    try:
+        with local_copy(version.file.name) as path:
+            if sha256_file(path) != version.sha256:
+                raise formats.DatasetFileError("the stored file does not match its sha256")
+            x, y = formats.read_arrays(path, version.format, label_column=version.label_column)
+            schema, stats = formats.describe(x, y)
+    except formats.DatasetFileError as exc:
+        return dataset_version_fail(version_id=version.pk, error=str(exc))
+    with transaction.atomic():
+        version = DatasetVersion.objects.select_for_update().get(pk=version_id)
+        if version.status != DatasetVersion.Status.PENDING:
+            return version
+        version.schema, version.stats = schema, stats
+        version.finish(DatasetVersion.Status.READY)
+        version.save(update_fields=["schema", "stats", "status", "error", "finished_at"])
+    return version
+
+
+def dataset_version_fail(*, version_id: int, error: str) -> DatasetVersion:
+    """End a version FAILED with ``error`` and remove its stored file if nothing else uses it."""
+    with transaction.atomic():
+        version = DatasetVersion.objects.select_for_update().get(pk=version_id)
+        if version.is_terminal:
+            return version
+        version.finish(DatasetVersion.Status.FAILED, error=error[:5000])
+        name = version.file.name
+        shared = (
+            DatasetVersion.objects.filter(file=name)
+            .exclude(pk=version.pk)
+            .exclude(status=DatasetVersion.Status.FAILED)
+            .exists()
+        )
+        if name and not shared:
+            version.file = ""
+            transaction.on_commit(lambda: delete_quietly(name))
+        version.save(update_fields=["status", "error", "finished_at", "file"])
+    return version

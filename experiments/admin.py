@@ -1,0 +1,168 @@
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+
+from datasets.admin import DatasetVersionAdmin
+from datasets.models import DatasetVersion
+from hpml_portal.admin_utils import ReadOnlyAdmin, admin_link, status_badge
+
+from . import selectors, services
+from .forms import TrainForm
+from .models import Experiment, TrainingRun
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin):
+    list_display = ["name", "run_count", "mlflow_experiment_id", "created_at"]
+    search_fields = ["name", "description"]
+    fields = ["name", "description", "mlflow_experiment_id", "created_by", "created_at"]
+    readonly_fields = ["mlflow_experiment_id", "created_by", "created_at"]
+
+    def get_queryset(self, request):
+        return selectors.experiment_list()
+
+    @admin.display(ordering="run_count", description="runs")
+    def run_count(self, obj):
+        return obj.run_count
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["name", *self.readonly_fields] if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        saved = services.experiment_save(
+            name=obj.name, description=obj.description, user=request.user
+        )
+        obj.pk, obj.created_at, obj.created_by = saved.pk, saved.created_at, saved.created_by
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "experiment",
+        "dataset_version",
+        "architecture",
+        "status_badge",
+        "progress_bar",
+        "test_accuracy",
+        "model_version_link",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["status", "architecture", "experiment"]
+    search_fields = ["id", "experiment__name", "model_name", "mlflow_run_id", "error"]
+    readonly_fields = [
+        "experiment",
+        "dataset_version",
+        "architecture",
+        "hyperparameters",
+        "model_name",
+        "status",
+        "progress",
+        "current_epoch",
+        "cancel_requested",
+        "heartbeat_at",
+        "worker",
+        "celery_task_id",
+        "mlflow_run_id",
+        "metrics",
+        "history",
+        "error",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    actions = ["cancel_runs"]
+
+    def get_queryset(self, request):
+        return selectors.training_run_list()
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return status_badge(obj.status)
+
+    @admin.display(description="progress", ordering="progress")
+    def progress_bar(self, obj):
+        epochs = obj.hyperparameters.get("epochs", "?")
+        return format_html(
+            '<progress value="{}" max="1" style="width:6em"></progress> {}/{}',
+            f"{obj.progress:.3f}",
+            obj.current_epoch,
+            epochs,
+        )
+
+    @admin.display(description="test accuracy")
+    def test_accuracy(self, obj):
+        value = obj.metrics.get("test_accuracy")
+        return f"{value:.4f}" if value is not None else "-"
+
+    @admin.display(description="model version")
+    def model_version_link(self, obj):
+        return admin_link(getattr(obj, "model_version", None))
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("experiments.change_trainingrun")
+
+    @admin.action(description="Cancel the selected runs", permissions=["cancel"])
+    def cancel_runs(self, request, queryset):
+        cancelled = 0
+        for run in queryset.exclude(status__in=TrainingRun.TERMINAL):
+            services.training_run_cancel(run=run)
+            cancelled += 1
+        self.message_user(request, f"Asked {cancelled} run(s) to cancel.")
+
+
+class DatasetVersionTrainingAdmin(DatasetVersionAdmin):
+    """Dataset versions with a "Train a model" action.
+
+    The datasets app may not import this one, so the action is added here, by registering
+    the datasets app's admin again with it.
+    """
+
+    actions = ["train_model"]
+
+    def has_train_permission(self, request):
+        return request.user.has_perm("experiments.add_trainingrun")
+
+    @admin.action(description="Train a model on this version", permissions=["train"])
+    def train_model(self, request, queryset):
+        versions = list(queryset.select_related("dataset"))
+        initial = {"architecture": "mlp"}
+        if versions:
+            name = versions[0].dataset.name
+            initial.update(experiment=name, model_name=name)
+        form = TrainForm(request.POST if "apply" in request.POST else None, initial=initial)
+        if form.is_valid():
+            self._start_runs(request, versions, form.cleaned_data)
+            return None  # back to the list
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Train a model",
+            "opts": self.model._meta,
+            "versions": versions,
+            "form": form,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/datasets/datasetversion/train.html", context)
+
+    def _start_runs(self, request, versions, data) -> None:
+        experiment = services.experiment_get_or_create(name=data["experiment"], user=request.user)
+        for version in versions:
+            try:
+                run = services.training_run_create(
+                    experiment=experiment,
+                    dataset_version=version,
+                    model_name=data["model_name"],
+                    architecture=data["architecture"],
+                    hyperparameters=data["hyperparameters"],
+                    user=request.user,
+                )
+            except services.TrainingError as exc:
+                self.message_user(request, f"{version.ref}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"Queued run {run.pk} on {version.ref}.")
+
+
+admin.site.unregister(DatasetVersion)
+admin.site.register(DatasetVersion, DatasetVersionTrainingAdmin)

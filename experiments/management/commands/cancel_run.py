@@ -1,0 +1,24 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from ...models import TrainingRun
+from ...services import TrainingError, training_run_cancel
+
+
+class Command(BaseCommand):
+    help = "Cancel a training run: a queued run ends at once, a running one at its next batch."
+
+    def add_arguments(self, parser):
+        parser.add_argument("run_id", type=int)
+
+    def handle(self, *args, run_id, **options):
+        run = TrainingRun.objects.filter(pk=run_id).first()
+        if run is None:
+            raise CommandError(f"there is no run {run_id}")
+        try:
+            run = training_run_cancel(run=run)
+        except TrainingError as exc:
+            raise CommandError(str(exc)) from exc
+        if run.status == TrainingRun.Status.CANCELLED:
+            self.stdout.write(f"run {run.pk} CANCELLED")
+        else:
+            self.stdout.write(f"run {run.pk} is {run.status}; it stops at its next batch")

@@ -1,0 +1,91 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from datasets.selectors import DatasetNotFound, dataset_version_resolve
+from hpml_portal.management.waiting import add_wait_arguments, wait_for_status
+
+from ...models import TrainingRun
+from ...services import TrainingError, experiment_get_or_create, training_run_create
+from ...training.hyperparameters import ARCHITECTURES
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise CommandError(f"--param takes key=value, got {pair!r}")
+        params[key.strip()] = value.strip()
+    return params
+
+
+class Command(BaseCommand):
+    help = (
+        "Queue a training run on a dataset version for the training workers. The new model "
+        "version is registered under --model-name. Without --wait the run's id is the last line."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dataset", required=True, help="NAME (newest READY) or NAME:VERSION")
+        parser.add_argument(
+            "--experiment", required=True, help="experiment name (made on first use)"
+        )
+        parser.add_argument(
+            "--model-name", required=True, help="registered model to add a version to"
+        )
+        parser.add_argument("--architecture", default="mlp", choices=sorted(ARCHITECTURES))
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a hyperparameter, e.g. --param epochs=30 (repeatable)",
+        )
+        add_wait_arguments(parser)
+
+    def handle(
+        self, *args, dataset, experiment, model_name, architecture, param, wait, timeout, **options
+    ):
+        try:
+            version = dataset_version_resolve(dataset)
+            run = training_run_create(
+                experiment=experiment_get_or_create(name=experiment),
+                dataset_version=version,
+                model_name=model_name,
+                architecture=architecture,
+                hyperparameters=parse_params(param),
+            )
+        except (DatasetNotFound, TrainingError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            f"queued run {run.pk}: {architecture} on {version.ref} in experiment {experiment}, "
+            f"registering into model {model_name}"
+        )
+        if not wait:
+            self.stdout.write(str(run.pk))
+            return
+        wait_for_status(
+            lambda: self._poll(run),
+            terminal=TrainingRun.TERMINAL,
+            success=TrainingRun.Status.SUCCEEDED,
+            stdout=self.stdout,
+            timeout=timeout,
+        )
+
+    def _poll(self, run: TrainingRun) -> tuple[str, str]:
+        seen = run.current_epoch
+        run.refresh_from_db()
+        if run.current_epoch != seen and run.history:
+            last = run.history[-1]
+            metrics = " ".join(f"{k}={v:.4f}" for k, v in last.items() if k != "epoch")
+            self.stdout.write(
+                f"epoch {run.current_epoch}/{run.hyperparameters['epochs']} {metrics}"
+            )
+        if run.status == TrainingRun.Status.SUCCEEDED:
+            model_version = getattr(run, "model_version", None)
+            accuracy = run.metrics.get("test_accuracy")
+            if model_version is not None:
+                self.stdout.write(
+                    f"registered {model_version.model.name} version {model_version.version}"
+                    + (f" (test accuracy {accuracy:.4f})" if accuracy is not None else "")
+                )
+        return run.status, run.error

@@ -1,0 +1,178 @@
+"""The work of one training run on a training worker.
+
+This module loads Keras and MLflow: only the ``train_run`` task imports it, inside the task,
+so the worker's parent process (which forks) never initialises TensorFlow.
+"""
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from django.db import transaction
+
+from datasets import formats
+from datasets.models import DatasetVersion
+from hpml_portal import mlflow_client
+from hpml_portal.storage import (
+    StoredObject,
+    delete_quietly,
+    local_copy,
+    save_content_addressed,
+    sha256_file,
+)
+from models_registry.services import Artifact, model_version_register
+
+from .models import TrainingRun
+from .services import (
+    training_run_claim,
+    training_run_fail,
+    training_run_finish,
+    training_run_report,
+)
+from .training import trainer
+
+logger = logging.getLogger(__name__)
+
+# How often a running run writes its heartbeat and looks for a cancel request.
+CHECK_INTERVAL_SECONDS = 1.0
+
+
+class _Progress:
+    """Hooks handed to the trainer: per-epoch metrics to MLflow and the run, heartbeats."""
+
+    def __init__(self, run: TrainingRun, tracker: mlflow_client.RunTracker):
+        self.run_id, self.tracker = run.pk, tracker
+        self.total_epochs = int(run.hyperparameters["epochs"])
+        self.history: list[dict] = []
+        self.stop, self.last_check = False, time.monotonic()
+
+    def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        self.history.append({"epoch": epoch, **metrics})
+        self.tracker.log_metrics(metrics, step=epoch)
+        self.stop = training_run_report(
+            run_id=self.run_id, epoch=epoch, total_epochs=self.total_epochs, history=self.history
+        )
+        self.last_check = time.monotonic()
+
+    def should_stop(self) -> bool:
+        now = time.monotonic()
+        if now - self.last_check >= CHECK_INTERVAL_SECONDS:
+            self.last_check = now
+            self.stop = training_run_report(run_id=self.run_id)
+        return self.stop
+
+
+def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None:
+    """Claim a QUEUED run, train, track in MLflow, store and register the model.
+
+    Returns None when the run could not be claimed (cancelled, ended, or taken by another
+    worker). Any error ends the run FAILED with the error and leaves no model file behind.
+    """
+    if not training_run_claim(run_id=run_id, worker=worker):
+        logger.info("run %s was not claimed: it is not QUEUED", run_id)
+        return None
+    run = TrainingRun.objects.select_related("experiment", "dataset_version__dataset").get(
+        pk=run_id
+    )
+    stored: StoredObject | None = None
+    try:
+        x, y = _load_dataset(run.dataset_version)
+        tags = {"hpml.run_id": str(run.pk), "hpml.dataset": run.dataset_version.ref}
+        with mlflow_client.tracked_run(
+            experiment=run.experiment.name, run_name=f"run-{run.pk}", tags=tags
+        ) as tracker:
+            TrainingRun.objects.filter(pk=run.pk).update(mlflow_run_id=tracker.run_id)
+            tracker.log_params(
+                {
+                    "architecture": run.architecture,
+                    "dataset": run.dataset_version.ref,
+                    **run.hyperparameters,
+                }
+            )
+            progress = _Progress(run, tracker)
+            result = trainer.train(
+                x,
+                y,
+                architecture=run.architecture,
+                hyperparameters=run.hyperparameters,
+                on_epoch=progress.epoch,
+                should_stop=progress.should_stop,
+            )
+            metrics = _final_metrics(result)
+            if result.cancelled:
+                mlflow_client.end_run("CANCELLED")
+                return training_run_finish(
+                    run_id=run.pk, status=TrainingRun.Status.CANCELLED, metrics=metrics
+                )
+            tracker.log_metrics(result.test_metrics)
+            stored = _store_model(result.model, run.model_name)
+            mlflow_version = tracker.log_model(
+                result.model, registered_name=run.model_name, example=x[:5].astype(np.float32)
+            )
+            return _register(run, result, stored, metrics, mlflow_version, tracker.run_id)
+    except Exception as exc:
+        logger.exception("run %s failed", run_id)
+        if stored is not None and stored.created:
+            delete_quietly(stored.name)
+        return training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
+
+
+def _load_dataset(version: DatasetVersion) -> tuple[np.ndarray, np.ndarray]:
+    with local_copy(version.file.name) as path:
+        if sha256_file(path) != version.sha256:
+            raise formats.DatasetFileError(
+                f"the stored file of {version.ref} does not match its sha256"
+            )
+        return formats.read_arrays(path, version.format, label_column=version.label_column)
+
+
+def _final_metrics(result: trainer.TrainResult) -> dict:
+    """The last epoch's metrics, the test metrics, the time taken and the split sizes."""
+    last_epoch = dict(result.history[-1]) if result.history else {}
+    last_epoch.pop("epoch", None)
+    return {
+        **last_epoch,
+        **result.test_metrics,
+        "train_seconds": round(result.seconds, 3),
+        "split_sizes": result.split_sizes,
+    }
+
+
+def _store_model(model, model_name: str) -> StoredObject:
+    with tempfile.TemporaryDirectory(prefix="hpml-model-") as tmp:
+        path = Path(tmp) / "model.keras"
+        model.save(path)
+        return save_content_addressed(
+            path, sha256=sha256_file(path), prefix=f"models/{model_name}", suffix=".keras"
+        )
+
+
+def _register(run, result, stored, metrics, mlflow_version, mlflow_run_id) -> TrainingRun:
+    signature = {
+        "input_shape": result.input_shape,
+        "input_dtype": "float32",
+        "classes": result.classes,
+    }
+    with transaction.atomic():
+        locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if locked.is_terminal:  # cancelled or reaped meanwhile: register nothing
+            if stored.created:
+                delete_quietly(stored.name)
+            return locked
+        model_version_register(
+            model_name=run.model_name,
+            artifact=Artifact(name=stored.name, sha256=stored.sha256, size_bytes=stored.size),
+            signature=signature,
+            metrics=metrics,
+            architecture=run.architecture,
+            run=locked,
+            dataset_version=run.dataset_version,
+            mlflow_version=mlflow_version,
+            mlflow_run_id=mlflow_run_id,
+            user=run.created_by,
+        )
+        return training_run_finish(
+            run_id=run.pk, status=TrainingRun.Status.SUCCEEDED, metrics=metrics
+        )

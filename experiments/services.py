@@ -1,0 +1,186 @@
+"""Every write to experiments and training runs (the run's own work is in ``runner.py``)."""
+
+import logging
+import uuid
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import transaction
+from django.utils import timezone
+
+from datasets.models import DatasetVersion
+
+from .models import Experiment, TrainingRun
+from .training.hyperparameters import (
+    HyperparameterError,
+    check_input_shape,
+    resolve_hyperparameters,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingError(ValueError):
+    """A training request that cannot be carried out; the message says why."""
+
+
+def _check_slug(kind: str, name: str) -> None:
+    try:
+        validate_slug(name)
+    except ValidationError as exc:
+        raise TrainingError(
+            f"invalid {kind} name {name!r}: use letters, numbers, hyphens and underscores"
+        ) from exc
+
+
+def experiment_get_or_create(*, name: str, user=None, description: str = "") -> Experiment:
+    _check_slug("experiment", name)
+    experiment, _ = Experiment.objects.get_or_create(
+        name=name, defaults={"created_by": user, "description": description}
+    )
+    return experiment
+
+
+def experiment_save(*, name: str, description: str = "", user=None) -> Experiment:
+    """Create an experiment, or update the description of the one with this name."""
+    experiment = experiment_get_or_create(name=name, user=user, description=description)
+    if experiment.description != description:
+        experiment.description = description
+        experiment.save(update_fields=["description"])
+    return experiment
+
+
+def training_run_create(
+    *,
+    experiment: Experiment,
+    dataset_version: DatasetVersion,
+    model_name: str,
+    architecture: str = "mlp",
+    hyperparameters: dict | None = None,
+    user=None,
+) -> TrainingRun:
+    """Check the request, create a QUEUED run and queue it for a training worker after commit.
+
+    Nothing is created when the dataset version is not READY, the architecture is unknown or
+    cannot take the data, or a hyperparameter is unknown, not a number or out of range.
+    """
+    _check_slug("model", model_name)
+    if dataset_version.status != DatasetVersion.Status.READY:
+        raise TrainingError(
+            f"dataset version {dataset_version.ref} is {dataset_version.status}, not READY: "
+            "only READY versions can be trained on"
+        )
+    try:
+        resolved = resolve_hyperparameters(architecture, hyperparameters)
+        check_input_shape(architecture, dataset_version.schema.get("feature_shape", []))
+    except HyperparameterError as exc:
+        raise TrainingError(str(exc)) from exc
+    if dataset_version.schema.get("num_classes", 0) < 2:
+        raise TrainingError(f"dataset version {dataset_version.ref} has fewer than 2 classes")
+    with transaction.atomic():
+        run = TrainingRun.objects.create(
+            experiment=experiment,
+            dataset_version=dataset_version,
+            architecture=architecture,
+            hyperparameters=resolved,
+            model_name=model_name,
+            celery_task_id=str(uuid.uuid4()),
+            created_by=user,
+        )
+        transaction.on_commit(lambda: _enqueue(run))
+    return run
+
+
+def _enqueue(run: TrainingRun) -> None:
+    from .tasks import train_run
+
+    try:
+        train_run.apply_async((run.pk,), task_id=run.celery_task_id)
+    except Exception as exc:  # the broker is down: say so on the run, do not leave it QUEUED
+        logger.exception("could not enqueue %s", run)
+        training_run_fail(run_id=run.pk, error=f"could not queue the run: {exc}")
+
+
+def training_run_claim(*, run_id: int, worker: str = "") -> bool:
+    """QUEUED -> RUNNING in one conditional UPDATE; False when another process got there
+    first, or the run was cancelled or already ended (a redelivered task is a no-op)."""
+    now = timezone.now()
+    claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:255]
+    )
+    return claimed == 1
+
+
+def training_run_report(
+    *, run_id: int, epoch: int | None = None, total_epochs: int = 0, history: list | None = None
+) -> bool:
+    """Record a heartbeat (and the epoch reached) of a RUNNING run.
+
+    Returns True when the run should stop: cancellation was asked for, or it is no longer
+    RUNNING (the reaper closed it).
+    """
+    fields: dict = {"heartbeat_at": timezone.now()}
+    if epoch is not None:
+        fields["current_epoch"] = epoch
+        fields["progress"] = min(epoch / total_epochs, 1.0) if total_epochs else 0.0
+    if history is not None:
+        fields["history"] = history
+    TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(**fields)
+    state = TrainingRun.objects.filter(pk=run_id).values("status", "cancel_requested").first()
+    return state is None or state["cancel_requested"] or state["status"] != "RUNNING"
+
+
+def training_run_finish(
+    *, run_id: int, status: str, error: str = "", metrics: dict | None = None
+) -> TrainingRun:
+    """End a run in a terminal status. A run that has already ended is left as it is."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.is_terminal:
+            return run
+        run.finish(status, error=error[:10000])
+        if metrics is not None:
+            run.metrics = metrics
+        run.save()
+    return run
+
+
+def training_run_fail(*, run_id: int, error: str) -> TrainingRun:
+    return training_run_finish(run_id=run_id, status=TrainingRun.Status.FAILED, error=error)
+
+
+def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Cancel a run: a QUEUED one ends CANCELLED now (it will never be claimed); a RUNNING
+    one is flagged and stops at its next batch boundary. An ended run cannot be cancelled."""
+    if run.is_terminal:
+        raise TrainingError(f"run {run.pk} has already ended ({run.status})")
+    runs = TrainingRun.objects.filter(pk=run.pk)
+    # Both are conditional UPDATEs, so a worker claiming the run meanwhile cannot be missed.
+    runs.filter(status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+    )
+    runs.filter(status=TrainingRun.Status.RUNNING).update(cancel_requested=True)
+    run.refresh_from_db()
+    return run
+
+
+def training_run_reap(*, stale_after: int) -> list[int]:
+    """End FAILED the RUNNING runs whose heartbeat is older than ``stale_after`` seconds.
+
+    Each run is closed with a conditional UPDATE, so a heartbeat arriving meanwhile wins.
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=stale_after)
+    stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
+    reaped = []
+    for run_id in stale.values_list("pk", flat=True):
+        closed = stale.filter(pk=run_id).update(
+            status=TrainingRun.Status.FAILED,
+            finished_at=now,
+            error=f"the worker stopped sending heartbeats (none for over {stale_after}s)",
+        )
+        if closed:
+            logger.warning("reaped run %s: no heartbeat for %ss", run_id, stale_after)
+            reaped.append(run_id)
+    return reaped

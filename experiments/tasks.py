@@ -1,0 +1,33 @@
+import socket
+
+from celery import shared_task
+from django.conf import settings
+
+from . import services
+
+
+@shared_task(
+    bind=True,
+    name="experiments.tasks.train_run",
+    acks_late=True,
+    soft_time_limit=settings.TRAINING_TIME_LIMIT,
+    time_limit=settings.TRAINING_TIME_LIMIT + 120,
+    # The run's status in our database is the truth: a redelivered message finds the run
+    # already claimed and does nothing.
+    reject_on_worker_lost=False,
+)
+def train_run(self, run_id: int) -> None:
+    """Train a QUEUED run on this worker (``runner.training_run_execute``)."""
+    from .runner import training_run_execute  # loads Keras: only ever inside the task
+
+    try:
+        training_run_execute(run_id=run_id, worker=self.request.hostname or socket.gethostname())
+    except Exception as exc:  # e.g. the database went away mid-run
+        services.training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+@shared_task(name="experiments.tasks.reap_runs")
+def reap_runs() -> None:
+    """Close runs whose worker died (run periodically by Celery beat)."""
+    services.training_run_reap(stale_after=settings.RUN_STALE_AFTER)

@@ -1,0 +1,151 @@
+"""Train and evaluate a classifier: arrays in, a Keras model and metrics out.
+
+Pure Keras 3 and NumPy (no Django, no TensorFlow-only calls), so the same code trains on the
+TensorFlow, JAX or PyTorch backend, on a GPU when the backend sees one.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from .hyperparameters import check_input_shape, resolve_hyperparameters
+
+EpochHook = Callable[[int, dict[str, float]], None]
+StopHook = Callable[[], bool]
+
+
+@dataclass
+class TrainResult:
+    model: keras.Model
+    classes: list
+    input_shape: list[int]
+    history: list[dict[str, float]] = field(default_factory=list)
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    split_sizes: dict[str, int] = field(default_factory=dict)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+def build_model(
+    architecture: str, input_shape: tuple[int, ...], num_classes: int, hp: dict, x_train: np.ndarray
+) -> keras.Model:
+    """The network, with its input scaling learnt from the training split.
+
+    The Normalization layer travels inside the saved model, so serving takes raw features.
+    """
+    normalizer = keras.layers.Normalization(axis=None, name="normalize")
+    normalizer.adapt(x_train)
+    inputs = keras.Input(shape=input_shape, name="features")
+    h = normalizer(inputs)
+    if architecture == "mlp":
+        h = keras.layers.Flatten()(h)
+        for i in range(hp["hidden_layers"]):
+            h = keras.layers.Dense(hp["hidden_units"], activation="relu", name=f"hidden_{i}")(h)
+    elif architecture == "cnn":
+        k = hp["kernel_size"]
+        h = keras.layers.Conv2D(hp["filters"], k, padding="same", activation="relu")(h)
+        h = keras.layers.MaxPooling2D()(h)
+        h = keras.layers.Conv2D(hp["filters"] * 2, k, padding="same", activation="relu")(h)
+        h = keras.layers.GlobalAveragePooling2D()(h)
+        h = keras.layers.Dense(hp["dense_units"], activation="relu")(h)
+    else:
+        raise ValueError(f"unknown architecture {architecture!r}")
+    if hp["dropout"] > 0:
+        h = keras.layers.Dropout(hp["dropout"], seed=hp["seed"])(h)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(h)
+    return keras.Model(inputs, outputs, name=architecture)
+
+
+def stratified_split(
+    labels: np.ndarray, *, validation: float, test: float, seed: int
+) -> dict[str, np.ndarray]:
+    """Indices of train/validation/test splits holding each class in the same proportions."""
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {"train": [], "validation": [], "test": []}
+    for cls in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        n_test = int(round(len(idx) * test))
+        n_val = int(round(len(idx) * validation))
+        if len(idx) - n_test - n_val < 1:  # keep at least one training sample per class
+            n_test, n_val = min(n_test, len(idx) - 1), 0
+        parts["test"].append(idx[:n_test])
+        parts["validation"].append(idx[n_test : n_test + n_val])
+        parts["train"].append(idx[n_test + n_val :])
+    return {name: rng.permutation(np.concatenate(chunks)) for name, chunks in parts.items()}
+
+
+class _Hooks(keras.callbacks.Callback):
+    """Reports each epoch and stops at the next batch boundary when asked to."""
+
+    def __init__(self, on_epoch: EpochHook | None, should_stop: StopHook | None):
+        super().__init__()
+        self.on_epoch, self.should_stop = on_epoch, should_stop
+        self.history: list[dict[str, float]] = []
+        self.cancelled = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.should_stop is not None and self.should_stop():
+            self.cancelled = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = {k: float(v) for k, v in (logs or {}).items()}
+        self.history.append({"epoch": epoch + 1, **metrics})
+        if self.on_epoch is not None:
+            self.on_epoch(epoch + 1, metrics)
+
+
+def train(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    architecture: str,
+    hyperparameters: dict | None = None,
+    on_epoch: EpochHook | None = None,
+    should_stop: StopHook | None = None,
+) -> TrainResult:
+    """Train ``architecture`` on (x, y); evaluate on a held-out test split."""
+    started = time.monotonic()
+    hp = resolve_hyperparameters(architecture, hyperparameters)
+    check_input_shape(architecture, list(x.shape[1:]))
+    keras.utils.set_random_seed(hp["seed"])
+    classes, y_index = np.unique(y, return_inverse=True)
+    split = stratified_split(
+        y_index, validation=hp["validation_fraction"], test=hp["test_fraction"], seed=hp["seed"]
+    )
+    x = x.astype("float32", copy=False)
+    x_train, y_train = x[split["train"]], y_index[split["train"]]
+    model = build_model(architecture, tuple(x.shape[1:]), len(classes), hp, x_train)
+    model.compile(
+        optimizer=keras.optimizers.Adam(hp["learning_rate"]),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    hooks = _Hooks(on_epoch, should_stop)
+    validation = split["validation"]
+    model.fit(
+        x_train,
+        y_train,
+        validation_data=(x[validation], y_index[validation]) if len(validation) else None,
+        epochs=hp["epochs"],
+        batch_size=hp["batch_size"],
+        callbacks=[hooks],
+        verbose=0,
+    )
+    result = TrainResult(
+        model=model,
+        classes=[c.item() for c in classes],
+        input_shape=[int(d) for d in x.shape[1:]],
+        history=hooks.history,
+        split_sizes={name: int(len(idx)) for name, idx in split.items()},
+        cancelled=hooks.cancelled,
+    )
+    if not hooks.cancelled and len(split["test"]):
+        test = split["test"]
+        loss, accuracy = model.evaluate(x[test], y_index[test], verbose=0, batch_size=256)
+        result.test_metrics = {"test_loss": float(loss), "test_accuracy": float(accuracy)}
+    result.seconds = time.monotonic() - started
+    return result

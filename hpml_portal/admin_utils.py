@@ -1,0 +1,44 @@
+"""Small pieces shared by the apps' admin pages."""
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only through services: the admin shows them and never edits them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def admin_link(obj, label: str | None = None) -> str:
+    """A link to an object's admin page ('-' for None)."""
+    if obj is None:
+        return "-"
+    meta = obj._meta
+    url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, label or str(obj))
+
+
+def status_badge(status: str) -> str:
+    colours = {
+        "READY": "#2e7d32",
+        "SUCCEEDED": "#2e7d32",
+        "FAILED": "#c62828",
+        "CANCELLED": "#6d4c41",
+        "RUNNING": "#1565c0",
+        "QUEUED": "#757575",
+        "PENDING": "#757575",
+    }
+    return format_html(
+        '<span style="color:#fff;background:{};padding:1px 6px;border-radius:3px">{}</span>',
+        colours.get(status, "#757575"),
+        status,
+    )

@@ -1,0 +1,32 @@
+import os
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update an admin (superuser) account, idempotently. The password comes from "
+        "--password-file or the DJANGO_SUPERUSER_PASSWORD environment variable."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--password-file", help="file holding the password")
+        parser.add_argument("--email", default="")
+
+    def handle(self, *args, username, password_file, email, **options):
+        if password_file:
+            with open(password_file) as f:
+                password = f.read().strip()
+        else:
+            password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "")
+        if not password:
+            raise CommandError("no password: pass --password-file or set DJANGO_SUPERUSER_PASSWORD")
+        user, created = get_user_model().objects.get_or_create(
+            username=username, defaults={"email": email}
+        )
+        user.is_staff = user.is_superuser = user.is_active = True
+        user.set_password(password)
+        user.save()
+        self.stdout.write(f"{'created' if created else 'updated'} admin {username}")

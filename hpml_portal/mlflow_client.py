@@ -1,0 +1,104 @@
+"""The one module that talks to MLflow.
+
+Import it inside the functions that need it (tasks, not views): MLflow is heavy, and web
+processes and ``manage.py check`` should not load it. Names and values sent to MLflow come
+from our own database rows (slugs, numbers), never from a user's path or URI.
+"""
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import mlflow
+from django.conf import settings
+from mlflow import MlflowClient
+
+logger = logging.getLogger(__name__)
+
+TERMINAL = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELLED": "KILLED"}
+
+
+def _client() -> MlflowClient:
+    mlflow.set_tracking_uri(settings.MLFLOW_TRACKING_URI)
+    return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI)
+
+
+def experiment_id(name: str) -> str:
+    """The MLflow experiment named ``name``, created on first use."""
+    client = _client()
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    root = settings.MLFLOW_ARTIFACT_ROOT
+    location = f"{root.rstrip('/')}/{name}" if root else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+class RunTracker:
+    """One MLflow run, opened by :func:`tracked_run`."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        mlflow.log_params({k: str(v) for k, v in params.items()})
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def log_model(self, model, *, registered_name: str, example) -> str:
+        """Log a Keras model and register it under ``registered_name``; return its version."""
+        import keras
+        import mlflow.keras
+        import numpy as np
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(example, np.asarray(model(example, training=False)))
+        info = mlflow.keras.log_model(
+            model,
+            name="model",
+            registered_model_name=registered_name,
+            signature=signature,
+            # Listing requirements here spares MLflow a slow import-and-inspect subprocess.
+            pip_requirements=[f"keras=={keras.__version__}", f"mlflow=={mlflow.__version__}"],
+        )
+        return str(info.registered_model_version)
+
+    def log_artifact(self, path: str) -> None:
+        mlflow.log_artifact(path)
+
+
+@contextmanager
+def tracked_run(*, experiment: str, run_name: str, tags: Mapping[str, str]) -> Iterator[RunTracker]:
+    """Open an MLflow run; it ends FAILED if the block raises, else as :meth:`end` says."""
+    _client()
+    run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name, tags=tags)
+    try:
+        yield RunTracker(run.info.run_id)
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+    if mlflow.active_run() is not None:
+        mlflow.end_run(status="FINISHED")
+
+
+def end_run(status: str) -> None:
+    """End the active run with the MLflow status matching one of our terminal statuses."""
+    mlflow.end_run(status=TERMINAL[status])
+
+
+def set_alias(model_name: str, alias: str, version: str | None) -> None:
+    """Point an MLflow registry alias at ``version``, or delete it when ``version`` is None."""
+    client = _client()
+    if version is None:
+        try:
+            client.delete_registered_model_alias(model_name, alias)
+        except mlflow.exceptions.MlflowException:
+            logger.info("MLflow alias %s@%s was not set", model_name, alias)
+        return
+    client.set_registered_model_alias(model_name, alias, version)
+
+
+def ping() -> None:
+    """Raise if the tracking store cannot be reached."""
+    _client().search_experiments(max_results=1)

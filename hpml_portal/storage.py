@@ -1,0 +1,122 @@
+"""Object storage helpers shared by the apps: content-addressed writes and streamed reads.
+
+Everything goes through Django's default storage (local files or S3/MinIO through
+django-storages), except large reads: ``S3Storage.open()`` pulls a whole object into memory
+before the first byte, so reads stream into a temporary file with boto3 instead.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, default_storage
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class ObjectTooLarge(ValueError):
+    """More bytes arrived than the caller allows."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    name: str
+    sha256: str
+    size: int
+    created: bool  # False when an object with this content was already there
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK_SIZE), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _chunks(source: BinaryIO | Iterable[bytes]) -> Iterator[bytes]:
+    if hasattr(source, "chunks"):  # Django's UploadedFile
+        yield from source.chunks(CHUNK_SIZE)
+    elif hasattr(source, "read"):
+        yield from iter(lambda: source.read(CHUNK_SIZE), b"")
+    else:
+        yield from source
+
+
+@contextmanager
+def spooled_with_digest(
+    source: BinaryIO | Iterable[bytes], *, max_bytes: int | None = None
+) -> Iterator[tuple[Path, str, int]]:
+    """Copy ``source`` into a temporary file while hashing it; yield (path, sha256, size).
+
+    Raises ``ObjectTooLarge`` as soon as more than ``max_bytes`` arrive.
+    """
+    digest, size = hashlib.sha256(), 0
+    fd, name = tempfile.mkstemp(prefix="hpml-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in _chunks(source):
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise ObjectTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
+                digest.update(chunk)
+                out.write(chunk)
+        yield Path(name), digest.hexdigest(), size
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def save_content_addressed(path: Path, *, sha256: str, prefix: str, suffix: str) -> StoredObject:
+    """Store a local file under ``prefix/<sha256><suffix>`` unless that object already exists."""
+    name = f"{prefix}/{sha256}{suffix}"
+    size = path.stat().st_size
+    if default_storage.exists(name):
+        return StoredObject(name=name, sha256=sha256, size=size, created=False)
+    with open(path, "rb") as f:
+        saved = default_storage.save(name, File(f, name=name))
+    return StoredObject(name=saved, sha256=sha256, size=size, created=True)
+
+
+@contextmanager
+def local_copy(name: str) -> Iterator[Path]:
+    """Yield a local path holding the stored object ``name``, streamed rather than buffered."""
+    if isinstance(default_storage, FileSystemStorage):
+        yield Path(default_storage.path(name))
+        return
+    fd, tmp = tempfile.mkstemp(prefix="hpml-", suffix=Path(name).suffix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            stored = default_storage.open(name, "rb")
+            s3_object = getattr(stored, "obj", None)  # django-storages' S3File
+            if s3_object is not None:
+                s3_object.download_fileobj(out)
+            else:
+                shutil.copyfileobj(stored, out, CHUNK_SIZE)
+            stored.close()
+        yield Path(tmp)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def delete_quietly(name: str) -> None:
+    """Remove a stored object if it is there; used when undoing a failed write."""
+    if name and default_storage.exists(name):
+        default_storage.delete(name)
+
+
+def check_storage() -> None:
+    """Raise if the default storage cannot be reached (used by the readiness probe)."""
+    bucket = getattr(default_storage, "bucket", None)
+    if bucket is not None:
+        bucket.meta.client.head_bucket(Bucket=bucket.name)
+    else:
+        Path(default_storage.location).mkdir(parents=True, exist_ok=True)
+        if not os.access(default_storage.location, os.W_OK):
+            raise OSError(f"{default_storage.location} is not writable")

@@ -1,0 +1,74 @@
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from models_registry.selectors import AliasNotSet, ModelNotFound
+
+from .. import services
+from .serializers import PredictRequestSerializer, PredictResponseSerializer
+
+
+def _error(code: int, message: str) -> Response:
+    return Response({"detail": message}, status=code)
+
+
+class PredictView(APIView):
+    """Predict with a registered model: its ``production`` version unless told otherwise."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="models_predict",
+        request=PredictRequestSerializer,
+        parameters=[
+            OpenApiParameter("version", OpenApiTypes.INT, description="a version number"),
+            OpenApiParameter(
+                "alias", OpenApiTypes.STR, description="an alias (default production)"
+            ),
+        ],
+        responses={
+            200: PredictResponseSerializer,
+            400: OpenApiResponse(description="names the bad instance and what was expected"),
+            404: OpenApiResponse(description="unknown model or version"),
+            409: OpenApiResponse(description="the alias points nowhere"),
+            413: OpenApiResponse(description="body or batch over the limit"),
+        },
+    )
+    def post(self, request, name: str):
+        from ..runtime import BatchTooLarge, InputError, ModelIntegrityError
+
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if length.isdigit() and int(length) > settings.PREDICT_MAX_BODY_BYTES:
+            return _error(
+                413, f"the body is over the limit of {settings.PREDICT_MAX_BODY_BYTES} bytes"
+            )
+        version = request.query_params.get("version")
+        if version is not None and not version.isdigit():
+            return _error(400, f"version must be a whole number, got {version!r}")
+        body = request.data
+        if not isinstance(body, dict) or not ({"instances", "inputs"} & body.keys()):
+            return _error(400, 'send {"instances": [[...], ...]} or {"inputs": [[...], ...]}')
+        instances = body.get("instances", body.get("inputs"))
+        try:
+            prediction = services.prediction_create(
+                model_name=name,
+                instances=instances,
+                version=int(version) if version is not None else None,
+                alias=request.query_params.get("alias"),
+                user=request.user,
+            )
+        except ModelNotFound as exc:
+            return _error(status.HTTP_404_NOT_FOUND, str(exc))
+        except AliasNotSet as exc:
+            return _error(status.HTTP_409_CONFLICT, str(exc))
+        except BatchTooLarge as exc:
+            return _error(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc))
+        except InputError as exc:
+            return _error(status.HTTP_400_BAD_REQUEST, str(exc))
+        except ModelIntegrityError as exc:
+            return _error(status.HTTP_503_SERVICE_UNAVAILABLE, f"the model cannot be served: {exc}")
+        return Response(prediction.__dict__)

@@ -1,0 +1,44 @@
+import json
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from models_registry.selectors import AliasNotSet, ModelNotFound
+
+from ...services import prediction_create
+
+
+class Command(BaseCommand):
+    help = (
+        'Predict with MODEL from JSON rows: {"instances": [[...], ...]} or a bare list of rows. '
+        "Prints the answer as JSON, as the API gives it."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("model")
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--input", help="a JSON file")
+        source.add_argument("--stdin", action="store_true", help="read the JSON from stdin")
+        which = parser.add_mutually_exclusive_group()
+        which.add_argument("--version", type=int)
+        which.add_argument("--alias", help="default: production")
+
+    def handle(self, *args, model, input, stdin, version, alias, **options):
+        from ...runtime import InputError
+
+        try:
+            text = sys.stdin.read() if stdin else Path(input).read_text()
+            body = json.loads(text)
+        except OSError as exc:
+            raise CommandError(f"cannot read {input}: {exc.strerror}") from exc
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"the input is not valid JSON: {exc}") from exc
+        instances = body.get("instances", body.get("inputs")) if isinstance(body, dict) else body
+        try:
+            result = prediction_create(
+                model_name=model, instances=instances, version=version, alias=alias
+            )
+        except (ModelNotFound, AliasNotSet, InputError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(json.dumps(result.__dict__))

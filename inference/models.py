@@ -1,0 +1,37 @@
+from django.conf import settings
+from django.db import models
+
+
+class PredictionLog(models.Model):
+    """A sampled record of one prediction request (PREDICTION_LOG_SAMPLE_RATE)."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok"
+        REJECTED = "rejected"
+
+    model_version = models.ForeignKey(
+        "models_registry.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="prediction_logs",
+    )
+    model_name = models.CharField(max_length=100)
+    requested = models.CharField(max_length=100, help_text="alias:NAME or version:N")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    instances = models.PositiveIntegerField(default=0)
+    latency_ms = models.FloatField(null=True, blank=True)
+    inputs_sample = models.JSONField(default=list, blank=True)
+    predictions_sample = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model_name", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} {self.requested} {self.outcome}"

@@ -1,0 +1,186 @@
+"""Serving core: load, verify, cache, warm and call models. Plain Python + Keras: no Django.
+
+Requests never go through ``model.predict()``, which costs tens of milliseconds per call
+whatever the batch size. On the TensorFlow backend the model's forward pass is wrapped once in
+a ``tf.function`` with a batch dimension of any size, so it is traced a single time, at load.
+"""
+
+import hashlib
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class InputError(ValueError):
+    """The request's instances do not fit the model's signature; the message says how."""
+
+
+class BatchTooLarge(InputError):
+    """More instances than one request may carry."""
+
+
+class ModelIntegrityError(RuntimeError):
+    """A stored model file does not match the sha256 recorded at registration."""
+
+
+@dataclass(frozen=True)
+class Signature:
+    input_shape: tuple[int, ...]
+    classes: tuple
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Signature":
+        return cls(tuple(int(d) for d in data["input_shape"]), tuple(data["classes"]))
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.input_shape)
+
+
+def parse_instances(instances: object, signature: Signature, *, max_batch: int) -> np.ndarray:
+    """Turn the request's rows into a float32 batch shaped for the model.
+
+    Each row is either flat (``size`` numbers) or nested in the model's input shape.
+    """
+    if not isinstance(instances, list) or not instances:
+        raise InputError("instances must be a non-empty list of rows")
+    if len(instances) > max_batch:
+        raise BatchTooLarge(
+            f"{len(instances)} instances is over the limit of {max_batch} per request"
+        )
+    try:
+        batch = np.asarray(instances)
+    except ValueError:  # ragged rows
+        batch = None
+    # JSON true/false would pass as 1/0 inside a numeric array: refuse them too.
+    if batch is not None and batch.dtype.kind in "iuf" and not _has_bool(instances):
+        if batch.shape[1:] == signature.input_shape:
+            return _finite(batch.astype(np.float32))
+        if batch.shape[1:] == (signature.size,):
+            return _finite(batch.astype(np.float32).reshape((-1, *signature.input_shape)))
+    # Slow path, only for bad input: find the first bad row and say what is wrong with it.
+    for index, row in enumerate(instances):
+        _check_row(index, row, signature)
+    raise InputError(f"every instance must have shape {list(signature.input_shape)}")
+
+
+def _has_bool(values: list) -> bool:
+    return any(type(v) is bool or (type(v) is list and _has_bool(v)) for v in values)
+
+
+def _check_row(index: int, row: object, signature: Signature) -> None:
+    expected = f"{signature.size} numbers" + (
+        f" (or nested as {list(signature.input_shape)})" if len(signature.input_shape) > 1 else ""
+    )
+    if not isinstance(row, list):
+        raise InputError(
+            f"instance {index}: expected a list of {expected}, got {type(row).__name__}"
+        )
+    try:
+        array = np.asarray(row)
+    except ValueError:
+        raise InputError(f"instance {index}: rows are ragged; expected {expected}") from None
+    if array.dtype.kind not in "iuf" or _has_bool(row):
+        bad = next(v for v in _leaves(row) if isinstance(v, bool) or not isinstance(v, int | float))
+        raise InputError(f"instance {index}: {bad!r} is not a number; expected {expected}")
+    if not (array.shape == signature.input_shape or array.shape == (signature.size,)):
+        raise InputError(
+            f"instance {index}: expected {expected}, got {array.size} values "
+            f"with shape {list(array.shape)}"
+        )
+
+
+def _leaves(row):
+    for value in row:
+        if isinstance(value, list):
+            yield from _leaves(value)
+        else:
+            yield value
+
+
+def _finite(batch: np.ndarray) -> np.ndarray:
+    bad = np.flatnonzero(~np.isfinite(batch).reshape(len(batch), -1).all(axis=1))
+    if len(bad):
+        raise InputError(f"instance {int(bad[0])}: values must be finite numbers")
+    return batch
+
+
+class LoadedModel:
+    """A Keras model ready to serve: compiled forward pass, warmed up."""
+
+    def __init__(self, model, signature: Signature):
+        self.model, self.signature = model, signature
+        self._forward = _compile_forward(model, signature)
+        self.predict_proba(np.zeros((1, *signature.input_shape), dtype=np.float32))  # warm up
+
+    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self._forward(batch))
+
+    def predict(self, batch: np.ndarray) -> tuple[list, np.ndarray]:
+        """Class labels and class probabilities for a batch."""
+        probabilities = self.predict_proba(batch)
+        classes = self.signature.classes
+        return [classes[i] for i in probabilities.argmax(axis=1)], probabilities
+
+
+def _compile_forward(model, signature: Signature) -> Callable[[np.ndarray], np.ndarray]:
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        spec = tf.TensorSpec([None, *signature.input_shape], tf.float32)
+        forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        return lambda batch: forward(batch).numpy()
+    return lambda batch: keras.ops.convert_to_numpy(model(batch, training=False))
+
+
+def load_model_file(path: Path, *, sha256: str, signature: dict) -> LoadedModel:
+    """Load a ``.keras`` file after checking its sha256; never unpickles anything."""
+    import keras
+
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    if digest != sha256:
+        raise ModelIntegrityError(f"model file sha256 {digest} does not match {sha256}")
+    model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    return LoadedModel(model, Signature.from_dict(signature))
+
+
+class ModelCache:
+    """Models loaded in this process, least recently used dropped first."""
+
+    def __init__(self, max_size: int = 8):
+        self.max_size = max_size
+        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+
+    def get(self, key: str, load: Callable[[], LoadedModel]) -> LoadedModel:
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:  # one thread loads a model; the others wait for it
+            with self._lock:
+                if key in self._models:
+                    return self._models[key]
+            loaded = load()
+            with self._lock:
+                self._models[key] = loaded
+                self._loading.pop(key, None)
+                while len(self._models) > self.max_size:
+                    self._models.popitem(last=False)
+            return loaded
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+    def __len__(self) -> int:
+        return len(self._models)

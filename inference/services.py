@@ -1,0 +1,127 @@
+"""Predictions: resolve the version, get the cached model, validate, run, log a sample."""
+
+import random
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from hpml_portal.storage import local_copy
+from models_registry.models import ModelVersion
+from models_registry.selectors import DEFAULT_ALIAS, model_version_resolve
+
+from .models import PredictionLog
+
+# How many instances of a request a PredictionLog keeps.
+LOGGED_INSTANCES = 5
+
+_models = None  # the per-process ModelCache, made on first use (it imports NumPy and Keras)
+
+
+@dataclass
+class Prediction:
+    model: str
+    version: int
+    predictions: list
+    probabilities: list
+
+
+def _cache():
+    global _models
+    if _models is None:
+        from .runtime import ModelCache
+
+        _models = ModelCache(max_size=settings.MODEL_CACHE_SIZE)
+    return _models
+
+
+def model_runtime_get(model_version: ModelVersion):
+    """The loaded, verified and warmed model of a version (loaded once per process)."""
+    from .runtime import load_model_file
+
+    def load():
+        with local_copy(model_version.artifact.name) as path:
+            return load_model_file(
+                path, sha256=model_version.sha256, signature=model_version.signature
+            )
+
+    return _cache().get(f"{model_version.pk}:{model_version.sha256}", load)
+
+
+def prediction_create(
+    *,
+    model_name: str,
+    instances: object,
+    version: int | None = None,
+    alias: str | None = None,
+    user=None,
+) -> Prediction:
+    """Predict with a model version (``production`` unless a version or alias is named).
+
+    Raises ``ModelNotFound``, ``AliasNotSet`` or ``runtime.InputError``; a rejected request is
+    logged (when sampled) as rejected, never as a success.
+    """
+    from .runtime import InputError, parse_instances
+
+    model_version = model_version_resolve(model_name, version=version, alias=alias)
+    requested = f"version:{version}" if version is not None else f"alias:{alias or DEFAULT_ALIAS}"
+    loaded = model_runtime_get(model_version)
+    started = time.perf_counter()
+    try:
+        batch = parse_instances(instances, loaded.signature, max_batch=settings.PREDICT_MAX_BATCH)
+    except InputError as exc:
+        _log(
+            model_version,
+            requested,
+            PredictionLog.Outcome.REJECTED,
+            user,
+            error=str(exc),
+            inputs=instances if isinstance(instances, list) else [],
+        )
+        raise
+    labels, probabilities = loaded.predict(batch)
+    latency_ms = (time.perf_counter() - started) * 1000
+    _log(
+        model_version,
+        requested,
+        PredictionLog.Outcome.OK,
+        user,
+        inputs=instances,
+        predictions=labels,
+        count=len(labels),
+        latency_ms=latency_ms,
+    )
+    return Prediction(
+        model=model_version.model.name,
+        version=model_version.version,
+        predictions=labels,
+        probabilities=probabilities.round(6).tolist(),
+    )
+
+
+def _log(
+    model_version,
+    requested,
+    outcome,
+    user,
+    *,
+    inputs,
+    predictions=(),
+    count=0,
+    latency_ms=None,
+    error="",
+) -> None:
+    if random.random() >= settings.PREDICTION_LOG_SAMPLE_RATE:
+        return
+    PredictionLog.objects.create(
+        model_version=model_version,
+        model_name=model_version.model.name,
+        requested=requested,
+        outcome=outcome,
+        instances=count,
+        latency_ms=latency_ms,
+        inputs_sample=list(inputs[:LOGGED_INSTANCES]),
+        predictions_sample=list(predictions[:LOGGED_INSTANCES]),
+        error=error[:2000],
+        user=user if user is not None and user.is_authenticated else None,
+    )

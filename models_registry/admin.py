@@ -1,0 +1,139 @@
+from django.contrib import admin, messages
+
+from hpml_portal.admin_utils import ReadOnlyAdmin, admin_link
+
+from . import selectors, services
+from .models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
+
+
+class ModelAliasInline(admin.TabularInline):
+    model = ModelAlias
+    fields = ["alias", "version", "updated_by", "updated_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class AliasEventInline(ModelAliasInline):
+    model = AliasEvent
+    fields = ["created_at", "alias", "from_version", "to_version", "user", "comment"]
+    readonly_fields = fields
+    verbose_name_plural = "alias history"
+
+
+@admin.register(RegisteredModel)
+class RegisteredModelAdmin(admin.ModelAdmin):
+    list_display = ["name", "version_count", "latest_version", "alias_list", "created_at"]
+    search_fields = ["name", "description"]
+    fields = ["name", "description", "created_at"]
+    readonly_fields = ["name", "created_at"]
+    inlines = [ModelAliasInline, AliasEventInline]
+
+    def has_add_permission(self, request):
+        return False  # models come from training runs
+
+    def get_queryset(self, request):
+        return selectors.registered_model_list()
+
+    @admin.display(ordering="version_count", description="versions")
+    def version_count(self, obj):
+        return obj.version_count
+
+    @admin.display(ordering="latest_version", description="latest")
+    def latest_version(self, obj):
+        return obj.latest_version
+
+    @admin.display(description="aliases")
+    def alias_list(self, obj):
+        return ", ".join(f"{a.alias} → v{a.version.version}" for a in obj.aliases.all()) or "-"
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "__str__",
+        "alias_list",
+        "architecture",
+        "test_accuracy",
+        "run_link",
+        "dataset_version",
+        "mlflow_version",
+        "created_at",
+    ]
+    list_filter = ["model", "architecture"]
+    search_fields = ["model__name", "sha256", "mlflow_run_id"]
+    readonly_fields = [
+        "model",
+        "version",
+        "run",
+        "dataset_version",
+        "architecture",
+        "artifact",
+        "sha256",
+        "size_bytes",
+        "signature",
+        "metrics",
+        "mlflow_version",
+        "mlflow_run_id",
+        "created_by",
+        "created_at",
+    ]
+    actions = ["promote_production", "promote_staging"]
+
+    def get_queryset(self, request):
+        return selectors.model_version_list()
+
+    @admin.display(description="aliases")
+    def alias_list(self, obj):
+        return ", ".join(sorted(a.alias for a in obj.aliases.all())) or "-"
+
+    @admin.display(description="test accuracy")
+    def test_accuracy(self, obj):
+        value = obj.metrics.get("test_accuracy")
+        return f"{value:.4f}" if value is not None else "-"
+
+    @admin.display(description="run")
+    def run_link(self, obj):
+        return admin_link(obj.run, f"run {obj.run_id}" if obj.run_id else None)
+
+    def has_promote_permission(self, request):
+        return request.user.has_perm("models_registry.add_aliasevent")
+
+    def _promote(self, request, queryset, alias: str) -> None:
+        versions = list(queryset.select_related("model"))
+        if len({v.model_id for v in versions}) != len(versions):
+            self.message_user(
+                request, "Select at most one version of each model to promote.", messages.ERROR
+            )
+            return
+        for version in versions:
+            event = services.model_alias_set(
+                model_version=version, alias=alias, user=request.user, comment="set in the admin"
+            )
+            if event is None:
+                self.message_user(
+                    request, f"{version.model.name}@{alias} already is v{version.version}."
+                )
+            else:
+                self.message_user(request, f"{version.model.name}@{alias} → v{version.version}.")
+
+    @admin.action(description="Promote to production", permissions=["promote"])
+    def promote_production(self, request, queryset):
+        self._promote(request, queryset, "production")
+
+    @admin.action(description="Promote to staging", permissions=["promote"])
+    def promote_staging(self, request, queryset):
+        self._promote(request, queryset, "staging")
+
+
+@admin.register(AliasEvent)
+class AliasEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "model", "alias", "from_version", "to_version", "user", "comment"]
+    list_filter = ["alias", "model"]
+    search_fields = ["model__name", "alias", "comment", "user__username"]
+
+    def get_queryset(self, request):
+        return selectors.alias_event_list()

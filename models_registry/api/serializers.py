@@ -1,0 +1,80 @@
+from rest_framework import serializers
+
+from ..models import AliasEvent, ModelVersion, RegisteredModel
+
+
+class RegisteredModelSerializer(serializers.ModelSerializer):
+    version_count = serializers.IntegerField(read_only=True)
+    latest_version = serializers.IntegerField(read_only=True, allow_null=True)
+    aliases = serializers.SerializerMethodField(help_text="alias: version number")
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["name", "description", "version_count", "latest_version", "aliases", "created_at"]
+        read_only_fields = fields
+
+    def get_aliases(self, model) -> dict[str, int]:
+        return {a.alias: a.version.version for a in model.aliases.all()}
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    artifact = serializers.CharField(
+        source="artifact.name", read_only=True, help_text="storage key"
+    )
+    aliases = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "model",
+            "version",
+            "aliases",
+            "run",
+            "dataset_version",
+            "architecture",
+            "artifact",
+            "sha256",
+            "size_bytes",
+            "signature",
+            "metrics",
+            "mlflow_version",
+            "mlflow_run_id",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_aliases(self, version) -> list[str]:
+        return sorted(a.alias for a in version.aliases.all())
+
+
+class AliasSetSerializer(serializers.Serializer):
+    alias = serializers.CharField(max_length=64, default="production")
+    comment = serializers.CharField(required=False, default="", allow_blank=True)
+
+
+class AliasEventSerializer(serializers.ModelSerializer):
+    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    from_version = serializers.SerializerMethodField()
+    to_version = serializers.SerializerMethodField()
+    user = serializers.StringRelatedField()
+
+    class Meta:
+        model = AliasEvent
+        fields = [
+            "id",
+            "model",
+            "alias",
+            "from_version",
+            "to_version",
+            "user",
+            "comment",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_from_version(self, event) -> int | None:
+        return event.from_version.version if event.from_version else None
+
+    def get_to_version(self, event) -> int | None:
+        return event.to_version.version if event.to_version else None

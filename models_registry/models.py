@@ -1,0 +1,115 @@
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+# Alias names look like "production" or "staging-eu"; never a bare number, which would read
+# as a version.
+alias_validator = RegexValidator(
+    r"^[a-z][a-z0-9_-]{0,63}$",
+    "an alias starts with a lowercase letter and holds lowercase letters, digits, - and _",
+)
+
+
+class RegisteredModel(models.Model):
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersion(models.Model):
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    run = models.OneToOneField(
+        "experiments.TrainingRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="model_version",
+    )
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="model_versions",
+    )
+    architecture = models.CharField(max_length=32, blank=True)
+    artifact = models.FileField(max_length=500)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField(default=0)
+    signature = models.JSONField(
+        default=dict, help_text="input_shape, input_dtype and the class labels of the outputs"
+    )
+    metrics = models.JSONField(default=dict, blank=True)
+    mlflow_version = models.CharField(max_length=32, blank=True)
+    mlflow_run_id = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model__name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="model_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.version}"
+
+
+class ModelAlias(models.Model):
+    """Where an alias of a model points now. Every change also writes an AliasEvent."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.CharField(max_length=64, validators=[alias_validator])
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model__name", "alias"]
+        verbose_name_plural = "model aliases"
+        constraints = [
+            models.UniqueConstraint(fields=["model", "alias"], name="model_alias_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}@{self.alias}"
+
+
+class AliasEvent(models.Model):
+    """Audit row: who moved which alias, from which version to which, when, and why."""
+
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="alias_events"
+    )
+    alias = models.CharField(max_length=64)
+    from_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}@{self.alias}: {self.from_version_id} -> {self.to_version_id}"

@@ -1,0 +1,144 @@
+#!/usr/bin/env python
+"""Run the test suite against real services, and leave them as they were found.
+
+- PostgreSQL: ``DATABASE_URL`` (default: the local server, a database name unique to this run;
+  pytest-django creates the test database and drops it).
+- S3: ``AWS_S3_ENDPOINT_URL`` if set, else a ``moto_server`` started here on loopback; in both
+  cases a bucket made for this run, emptied and removed afterwards.
+- Broker: ``CELERY_BROKER_URL`` (default the local Redis), with a key prefix unique to this run;
+  the keys under it are deleted afterwards.
+- MLflow: a SQLite store in a temporary folder, removed afterwards.
+
+Arguments are passed to pytest. The exit status is pytest's (5 when no test was collected).
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"moto_server exited early with status {process.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"moto_server did not listen on port {port} within {timeout}s")
+
+
+def s3_client(env: dict):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=env["AWS_S3_ENDPOINT_URL"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env.get("AWS_S3_REGION_NAME", "us-east-1"),
+    )
+
+
+def remove_bucket(env: dict) -> None:
+    client, bucket = s3_client(env), env["AWS_STORAGE_BUCKET_NAME"]
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+    client.delete_bucket(Bucket=bucket)
+
+
+def remove_broker_keys(url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def check_reachable(env: dict) -> None:
+    import psycopg2
+    import redis
+
+    try:
+        url = env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+        psycopg2.connect(url, connect_timeout=5).close()
+    except psycopg2.OperationalError as exc:
+        raise SystemExit(f"PostgreSQL is not reachable at {env['DATABASE_URL']}: {exc}") from exc
+    try:
+        redis.Redis.from_url(env["CELERY_BROKER_URL"], socket_connect_timeout=5).ping()
+    except redis.RedisError as exc:
+        raise SystemExit(f"Redis is not reachable at {env['CELERY_BROKER_URL']}: {exc}") from exc
+
+
+def main(argv: list[str]) -> int:
+    run = uuid.uuid4().hex[:10]
+    tmp = Path(tempfile.mkdtemp(prefix=f"hpml-test-{run}-"))
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/hpml_{run}")
+    env.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    env.update(
+        CELERY_BROKER_KEY_PREFIX=f"hpml-test-{run}:",
+        HPML_VAR_DIR=str(tmp / "var"),
+        MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
+        MLFLOW_ARTIFACT_ROOT=(tmp / "mlartifacts").as_uri(),
+        SECRET_KEY=f"test-{run}",
+        DEBUG="0",
+        AWS_STORAGE_BUCKET_NAME=f"hpml-test-{run}",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONUNBUFFERED="1",
+    )
+    check_reachable(env)
+    moto = None
+    try:
+        if not env.get("AWS_S3_ENDPOINT_URL"):
+            port = free_port()
+            moto = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "moto_server"),
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            wait_for_port(port, moto)
+            env.update(
+                AWS_S3_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+                AWS_ACCESS_KEY_ID="testing",
+                AWS_SECRET_ACCESS_KEY="testing",
+            )
+        s3_client(env).create_bucket(Bucket=env["AWS_STORAGE_BUCKET_NAME"])
+        try:
+            return subprocess.call([sys.executable, "-m", "pytest", *argv], env=env, cwd=ROOT)
+        finally:
+            remove_bucket(env)
+    finally:
+        remove_broker_keys(env["CELERY_BROKER_URL"], env["CELERY_BROKER_KEY_PREFIX"])
+        if moto is not None:
+            moto.terminate()
+            moto.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

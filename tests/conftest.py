@@ -1,0 +1,143 @@
+"""Fixtures shared by the suite. Run it with `make test` (scripts/run_tests.py), which points
+Django at PostgreSQL, a real S3 endpoint, Redis and a throwaway MLflow store."""
+
+import io
+import json
+import os
+import uuid
+
+import numpy as np
+import pytest
+from django.conf import settings as django_settings
+
+from datasets import formats
+
+if not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql") or not (
+    django_settings.AWS_STORAGE_BUCKET_NAME
+):
+    pytest.exit(
+        "the tests run against PostgreSQL, S3 and Redis: start them with `make test` "
+        "(scripts/run_tests.py sets them up)",
+        returncode=2,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(request, settings):
+    """Each test writes under its own prefix of the test bucket, so it sees only its objects.
+
+    End-to-end tests share the bucket root with the worker processes they start.
+    """
+    if request.node.get_closest_marker("e2e") is None:
+        storages = json.loads(json.dumps(settings.STORAGES))
+        storages["default"]["OPTIONS"]["location"] = f"t-{uuid.uuid4().hex[:12]}"
+        settings.STORAGES = storages
+
+
+@pytest.fixture(autouse=True)
+def _empty_queues():
+    """No message left by one test reaches another test's worker."""
+    yield
+    from tests.helpers import purge_queues
+
+    purge_queues()
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user(username="alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def admin_user(django_user_model):
+    return django_user_model.objects.create_superuser(username="root", password="pw-root-123")
+
+
+@pytest.fixture
+def api_client(user):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def npz_bytes(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    formats.write_npz(buffer, **arrays)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def small_npz() -> bytes:
+    """A tiny separable 3-class dataset, 8 features."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 30)
+    x = rng.normal(size=(90, 8)).astype(np.float32) + y[:, None] * 3
+    return npz_bytes(x=x, y=y)
+
+
+@pytest.fixture
+def ready_version(db, small_npz):
+    """A READY dataset version, ingested through the real services (no worker needed)."""
+    from datasets import services
+
+    version, _ = services.dataset_version_ingest(
+        dataset_name="blobs",
+        source=services.IngestSource.upload(io.BytesIO(small_npz), "blobs.npz"),
+    )
+    return services.dataset_version_ingest_file(version_id=version.pk)
+
+
+@pytest.fixture(scope="session")
+def trained_model_file(tmp_path_factory):
+    """A small Keras model trained once per session on the digits data, saved as .keras."""
+    from sklearn.datasets import load_digits
+
+    from experiments.training import trainer
+
+    digits = load_digits()
+    result = trainer.train(
+        digits.data, digits.target, architecture="mlp", hyperparameters={"epochs": 3}
+    )
+    path = tmp_path_factory.mktemp("model") / "digits.keras"
+    result.model.save(path)
+    return path, result
+
+
+@pytest.fixture
+def model_version(db, trained_model_file):
+    """Version 1 of model "digits", registered from the session's trained file (no alias)."""
+    from hpml_portal.storage import save_content_addressed, sha256_file
+    from models_registry.services import Artifact, model_version_register
+
+    path, result = trained_model_file
+    stored = save_content_addressed(
+        path, sha256=sha256_file(path), prefix="models/digits", suffix=".keras"
+    )
+    return model_version_register(
+        model_name="digits",
+        artifact=Artifact(stored.name, stored.sha256, stored.size),
+        signature={
+            "input_shape": result.input_shape,
+            "input_dtype": "float32",
+            "classes": result.classes,
+        },
+        metrics=result.test_metrics,
+        architecture="mlp",
+    )
+
+
+@pytest.fixture(scope="module")
+def worker_env(django_db_setup):
+    """Environment for processes that must use this test session's database."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env["DATABASE_URL"] = (
+        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    return env
