@@ -10,7 +10,7 @@ class DatasetNotFound(LookupError):
 
 
 def dataset_list() -> QuerySet[Dataset]:
-    return Dataset.objects.annotate(version_count=Count("versions"))
+    return Dataset.objects.annotate(version_count=Count("versions")).order_by("name")
 
 
 def dataset_version_list() -> QuerySet[DatasetVersion]:

@@ -6,7 +6,7 @@ from .models import Experiment, TrainingRun
 
 
 def experiment_list() -> QuerySet[Experiment]:
-    return Experiment.objects.annotate(run_count=Count("runs"))
+    return Experiment.objects.annotate(run_count=Count("runs")).order_by("name")
 
 
 def training_run_list() -> QuerySet[TrainingRun]:

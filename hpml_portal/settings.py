@@ -16,8 +16,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.FileAwareEnv()
 # A local .env (written by `make demo`) fills in only what the environment leaves unset.
-if (BASE_DIR / ".env").is_file():
-    environ.Env.read_env(BASE_DIR / ".env")
+ENV_FILE = Path(env("HPML_ENV_FILE", default=str(BASE_DIR / ".env")))
+if ENV_FILE.is_file():
+    environ.Env.read_env(ENV_FILE)
 
 VAR_DIR = Path(env("HPML_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 
@@ -143,7 +144,7 @@ DATASET_MAX_UPLOAD_BYTES = env.int("DATASET_MAX_UPLOAD_BYTES", default=2 * 1024*
 # --- jobs (Celery) ----------------------------------------------------------------------------
 
 TRAINING_TIME_LIMIT = env.int("TRAINING_TIME_LIMIT", default=6 * 3600)
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # A broker with no server: messages are files in one folder shared by every process.
     _broker_dir = VAR_DIR / "broker"

@@ -105,6 +105,7 @@ def main(argv: list[str]) -> int:
         TF_CPP_MIN_LOG_LEVEL="2",
         PYTHONUNBUFFERED="1",
     )
+    (tmp / "var" / "static").mkdir(parents=True)  # served by WhiteNoise, which wants it there
     check_reachable(env)
     moto = None
     try:

@@ -1,0 +1,96 @@
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from datasets.models import Dataset, DatasetVersion
+
+
+@pytest.fixture
+def dataset(api_client):
+    return api_client.post("/api/v1/datasets/", {"name": "blobs"}, format="json").json()
+
+
+def upload(api_client, dataset, content: bytes, name: str = "blobs.npz"):
+    return api_client.post(
+        f"/api/v1/datasets/{dataset['id']}/versions/",
+        {"file": SimpleUploadedFile(name, content)},
+        format="multipart",
+    )
+
+
+@pytest.mark.django_db
+def test_it_creates_and_lists_datasets(api_client, dataset):
+    assert dataset["name"] == "blobs" and dataset["version_count"] == 0
+
+    listing = api_client.get("/api/v1/datasets/").json()
+
+    assert [d["name"] for d in listing["results"]] == ["blobs"]
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_dataset_name_that_is_taken_or_invalid(api_client, dataset):
+    taken = api_client.post("/api/v1/datasets/", {"name": "blobs"}, format="json")
+    invalid = api_client.post("/api/v1/datasets/", {"name": "a b"}, format="json")
+
+    assert taken.status_code == 400 and invalid.status_code == 400
+    assert Dataset.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_npz_upload_answers_202_with_a_pending_version(api_client, dataset, small_npz):
+    answer = upload(api_client, dataset, small_npz)
+
+    assert answer.status_code == 202, answer.content
+    body = answer.json()
+    assert body["status"] == "PENDING" and body["ref"] == "blobs:1" and len(body["sha256"]) == 64
+    assert api_client.get(f"/api/v1/dataset-versions/{body['id']}/").json()["id"] == body["id"]
+
+
+@pytest.mark.django_db
+def test_uploading_the_same_content_again_answers_200_with_the_existing_version(
+    api_client, dataset, small_npz
+):
+    first = upload(api_client, dataset, small_npz).json()
+    again = upload(api_client, dataset, small_npz, name="copy.npz")
+
+    assert again.status_code == 200 and again.json()["id"] == first["id"]
+
+
+@pytest.mark.django_db
+def test_a_builtin_data_set_is_ingested_from_json(api_client, dataset):
+    answer = api_client.post(
+        f"/api/v1/datasets/{dataset['id']}/versions/", {"builtin": "digits"}, format="json"
+    )
+
+    assert answer.status_code == 202 and answer.json()["source"] == "builtin:digits"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("payload", "fmt", "message"),
+    [
+        ({}, "json", "exactly one of"),
+        ({"builtin": "mnist"}, "json", "unknown built-in dataset 'mnist'"),
+        ({"url": "http://example.com/a.npz"}, "json", "not available yet"),
+        ({"file": SimpleUploadedFile("a.exe", b"MZ")}, "multipart", "unsupported file type"),
+        ({"file": SimpleUploadedFile("a.npz", b"")}, "multipart", "empty"),
+    ],
+)
+def test_a_bad_version_request_is_refused_and_creates_nothing(
+    api_client, dataset, payload, fmt, message
+):
+    answer = api_client.post(f"/api/v1/datasets/{dataset['id']}/versions/", payload, format=fmt)
+
+    assert answer.status_code == 400
+    assert message in str(answer.json())
+    assert not DatasetVersion.objects.exists()
+
+
+@pytest.mark.django_db
+def test_versions_of_an_unknown_dataset_are_404(api_client):
+    assert api_client.get("/api/v1/datasets/999/versions/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_dataset_api_needs_credentials(client):
+    assert client.get("/api/v1/datasets/").status_code in (401, 403)
+    assert client.get("/api/v1/dataset-versions/").status_code in (401, 403)

@@ -1,0 +1,94 @@
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from experiments import services
+from experiments.models import TrainingRun
+
+
+def run(name: str, *args) -> list[str]:
+    out = StringIO()
+    call_command(name, *args, stdout=out)
+    return out.getvalue().splitlines()
+
+
+@pytest.mark.django_db
+def test_train_without_wait_prints_the_run_id_last(ready_version):
+    lines = run(
+        "train",
+        "--dataset",
+        "blobs",
+        "--experiment",
+        "e1",
+        "--model-name",
+        "m1",
+        "--param",
+        "epochs=4",
+        "--param",
+        "learning_rate=0.01",
+    )
+
+    created = TrainingRun.objects.get()
+    assert lines[-1] == str(created.pk)
+    assert (
+        created.hyperparameters["epochs"] == 4 and created.hyperparameters["learning_rate"] == 0.01
+    )
+    assert created.experiment.name == "e1" and created.dataset_version == ready_version
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "nope"], "there is no dataset named 'nope'"),
+        (["--dataset", "blobs:7"], "dataset 'blobs' has no version 7"),
+        (["--dataset", "blobs:x"], "invalid dataset reference"),
+        (["--dataset", "blobs", "--param", "epochs"], "--param takes key=value"),
+        (["--dataset", "blobs", "--param", "epochs=lots"], "epochs must be a number"),
+        (["--dataset", "blobs", "--param", "colour=red"], "unknown hyperparameter 'colour'"),
+    ],
+)
+def test_a_bad_train_request_exits_with_a_reason_and_creates_no_run(ready_version, args, message):
+    with pytest.raises(CommandError, match=message):
+        run("train", "--experiment", "e", "--model-name", "m", *args)
+
+    assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_train_names_a_dataset_without_a_ready_version(ready_version):
+    ready_version.status = "FAILED"
+    ready_version.save()
+
+    with pytest.raises(CommandError, match="dataset 'blobs' has no READY version"):
+        run("train", "--dataset", "blobs", "--experiment", "e", "--model-name", "m")
+
+
+@pytest.mark.django_db
+def test_cancel_run_cancels_a_queued_run_and_refuses_what_it_cannot(ready_version):
+    run_id = run("train", "--dataset", "blobs", "--experiment", "e", "--model-name", "m")[-1]
+
+    assert run("cancel_run", run_id) == [f"run {run_id} CANCELLED"]
+    with pytest.raises(CommandError, match="already ended"):
+        run("cancel_run", run_id)
+    with pytest.raises(CommandError, match="there is no run 424242"):
+        run("cancel_run", "424242")
+
+
+@pytest.mark.django_db
+def test_reap_runs_closes_the_runs_that_stopped_beating(ready_version):
+    experiment = services.experiment_get_or_create(name="e")
+    dead = services.training_run_create(
+        experiment=experiment, dataset_version=ready_version, model_name="m"
+    )
+    services.training_run_claim(run_id=dead.pk)
+    TrainingRun.objects.filter(pk=dead.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+
+    lines = run("reap_runs", "--stale-after", "60")
+
+    assert lines == [f"run {dead.pk} FAILED: no heartbeat for 60s", "reaped 1 run(s)"]
+    with pytest.raises(CommandError, match="at least 1 second"):
+        run("reap_runs", "--stale-after", "0")

@@ -1,0 +1,80 @@
+"""A training run executed in this process, as a training worker would: real Keras, real
+storage, real MLflow."""
+
+import mlflow
+import pytest
+from django.conf import settings
+from django.core.files.storage import default_storage
+
+from experiments import services
+from experiments.models import TrainingRun
+from experiments.runner import training_run_execute
+from hpml_portal.storage import local_copy, sha256_file
+
+
+@pytest.fixture
+def queued_run(db, ready_version):
+    experiment = services.experiment_get_or_create(name="runner-test")
+    return services.training_run_create(
+        experiment=experiment,
+        dataset_version=ready_version,
+        model_name="blobs-model",
+        hyperparameters={"epochs": 3, "batch_size": 16, "learning_rate": 0.01},
+    )
+
+
+@pytest.mark.django_db
+def test_a_run_trains_tracks_stores_and_registers_a_model(queued_run):
+    run = training_run_execute(run_id=queued_run.pk, worker="test-worker")
+
+    assert run.status == "SUCCEEDED", run.error
+    assert run.progress == 1.0 and run.current_epoch == 3 and len(run.history) == 3
+    assert run.metrics["test_accuracy"] > 0.8
+    version = run.model_version
+    assert (version.model.name, version.version) == ("blobs-model", 1)
+    assert version.signature == {"input_shape": [8], "input_dtype": "float32", "classes": [0, 1, 2]}
+    assert version.dataset_version_id == queued_run.dataset_version_id
+    with local_copy(version.artifact.name) as path:
+        assert sha256_file(path) == version.sha256
+    client = mlflow.MlflowClient(settings.MLFLOW_TRACKING_URI)
+    tracked = client.get_run(run.mlflow_run_id)
+    assert tracked.data.params["epochs"] == "3"
+    assert len(client.get_metric_history(run.mlflow_run_id, "accuracy")) == 3
+    assert tracked.data.metrics["test_accuracy"] == pytest.approx(run.metrics["test_accuracy"])
+    assert (
+        client.get_model_version("blobs-model", version.mlflow_version).run_id == run.mlflow_run_id
+    )
+
+
+@pytest.mark.django_db
+def test_a_run_that_is_not_queued_is_not_trained(queued_run):
+    services.training_run_cancel(run=queued_run)
+
+    assert training_run_execute(run_id=queued_run.pk) is None
+    queued_run.refresh_from_db()
+    assert queued_run.status == "CANCELLED" and queued_run.started_at is None
+
+
+@pytest.mark.django_db
+def test_a_cancel_request_stops_the_run_at_a_batch_boundary(queued_run):
+    TrainingRun.objects.filter(pk=queued_run.pk).update(
+        cancel_requested=True, hyperparameters={**queued_run.hyperparameters, "epochs": 50}
+    )
+
+    run = training_run_execute(run_id=queued_run.pk)
+
+    assert run.status == "CANCELLED"
+    assert run.current_epoch < 50
+    assert not hasattr(run, "model_version") or run.model_version is None
+    assert not default_storage.exists("models/blobs-model")
+
+
+@pytest.mark.django_db
+def test_a_run_whose_data_went_missing_fails_with_the_error(queued_run):
+    default_storage.delete(queued_run.dataset_version.file.name)
+
+    run = training_run_execute(run_id=queued_run.pk)
+
+    assert run.status == "FAILED" and run.error
+    assert run.finished_at is not None
+    assert not TrainingRun.objects.filter(model_version__isnull=False).exists()
