@@ -25,7 +25,8 @@ class BatchTooLarge(InputError):
 
 
 class ModelIntegrityError(RuntimeError):
-    """A stored model file does not match the sha256 recorded at registration."""
+    """A stored model file does not match the sha256 recorded at registration, or cannot be
+    loaded safely."""
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,12 @@ def parse_instances(instances: object, signature: Signature, *, max_batch: int) 
             return _finite(batch.astype(np.float32))
         if batch.shape[1:] == (signature.size,):
             return _finite(batch.astype(np.float32).reshape((-1, *signature.input_shape)))
-    # Slow path, only for bad input: find the first bad row and say what is wrong with it.
+    # Slow path: find the first bad row and say what is wrong with it. When every row is
+    # good on its own (flat and nested rows mixed), build the batch row by row.
     for index, row in enumerate(instances):
         _check_row(index, row, signature)
-    raise InputError(f"every instance must have shape {list(signature.input_shape)}")
+    rows = [np.asarray(row, dtype=np.float32).reshape(signature.input_shape) for row in instances]
+    return _finite(np.stack(rows))
 
 
 def _has_bool(values: list) -> bool:
@@ -86,8 +89,10 @@ def _check_row(index: int, row: object, signature: Signature) -> None:
     except ValueError:
         raise InputError(f"instance {index}: rows are ragged; expected {expected}") from None
     if array.dtype.kind not in "iuf" or _has_bool(row):
-        bad = next(v for v in _leaves(row) if isinstance(v, bool) or not isinstance(v, int | float))
-        raise InputError(f"instance {index}: {bad!r} is not a number; expected {expected}")
+        bad = [v for v in _leaves(row) if isinstance(v, bool) or not isinstance(v, int | float)]
+        if not bad:  # every leaf is a number: an integer too large for any machine type
+            raise InputError(f"instance {index}: a number is out of range; expected {expected}")
+        raise InputError(f"instance {index}: {bad[0]!r} is not a number; expected {expected}")
     if not (array.shape == signature.input_shape or array.shape == (signature.size,)):
         raise InputError(
             f"instance {index}: expected {expected}, got {array.size} values "
@@ -147,7 +152,10 @@ def load_model_file(path: Path, *, sha256: str, signature: dict) -> LoadedModel:
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     if digest != sha256:
         raise ModelIntegrityError(f"model file sha256 {digest} does not match {sha256}")
-    model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except (ValueError, TypeError, OSError) as exc:  # corrupt, or code safe_mode refuses
+        raise ModelIntegrityError(f"the model file cannot be loaded safely: {exc}") from exc
     return LoadedModel(model, Signature.from_dict(signature))
 
 

@@ -1,5 +1,6 @@
 """Predictions: resolve the version, get the cached model, validate, run, log a sample."""
 
+import json
 import random
 import time
 from dataclasses import dataclass
@@ -12,8 +13,9 @@ from models_registry.selectors import DEFAULT_ALIAS, model_version_resolve
 
 from .models import PredictionLog
 
-# How many instances of a request a PredictionLog keeps.
+# How many instances of a request a PredictionLog keeps, and at most how much JSON.
 LOGGED_INSTANCES = 5
+MAX_LOGGED_SAMPLE_CHARS = 64 * 1024
 
 _models = None  # the per-process ModelCache, made on first use (it imports NumPy and Keras)
 
@@ -95,8 +97,18 @@ def prediction_create(
         model=model_version.model.name,
         version=model_version.version,
         predictions=labels,
-        probabilities=probabilities.round(6).tolist(),
+        probabilities=probabilities.astype("float64").round(6).tolist(),
     )
+
+
+def _loggable(sample: list) -> list:
+    """The sample, or nothing when it cannot or should not be stored: a rejected request may
+    carry infinities (JSON 1e400), which a JSON column refuses, or rows of any size."""
+    try:
+        size = len(json.dumps(sample, allow_nan=False))
+    except ValueError:
+        return []
+    return sample if size <= MAX_LOGGED_SAMPLE_CHARS else []
 
 
 def _log(
@@ -120,7 +132,7 @@ def _log(
         outcome=outcome,
         instances=count,
         latency_ms=latency_ms,
-        inputs_sample=list(inputs[:LOGGED_INSTANCES]),
+        inputs_sample=_loggable(list(inputs[:LOGGED_INSTANCES])),
         predictions_sample=list(predictions[:LOGGED_INSTANCES]),
         error=error[:2000],
         user=user if user is not None and user.is_authenticated else None,

@@ -16,12 +16,19 @@ class ModelAliasInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    # Each row prints its model, versions and user: fetch them with the rows, not one by one.
+    related = ["model", "version__model", "updated_by"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related(*self.related)
+
 
 class AliasEventInline(ModelAliasInline):
     model = AliasEvent
     fields = ["created_at", "alias", "from_version", "to_version", "user", "comment"]
     readonly_fields = fields
     verbose_name_plural = "alias history"
+    related = ["model", "from_version__model", "to_version__model", "user"]
 
 
 @admin.register(RegisteredModel)

@@ -16,10 +16,17 @@ class AliasNotSet(LookupError):
 
 
 def registered_model_list() -> QuerySet[RegisteredModel]:
-    return RegisteredModel.objects.annotate(
-        version_count=Count("versions", distinct=True),
-        latest_version=Max("versions__version"),
-    ).prefetch_related(Prefetch("aliases", queryset=ModelAlias.objects.select_related("version")))
+    # Meta.ordering is ignored by aggregating queries: order explicitly so pages are stable.
+    return (
+        RegisteredModel.objects.order_by("name")
+        .annotate(
+            version_count=Count("versions", distinct=True),
+            latest_version=Max("versions__version"),
+        )
+        .prefetch_related(
+            Prefetch("aliases", queryset=ModelAlias.objects.select_related("version"))
+        )
+    )
 
 
 def model_version_list() -> QuerySet[ModelVersion]:
@@ -29,7 +36,10 @@ def model_version_list() -> QuerySet[ModelVersion]:
 
 
 def alias_event_list() -> QuerySet[AliasEvent]:
-    return AliasEvent.objects.select_related("model", "from_version", "to_version", "user")
+    # The versions print as "model vN" in the admin: fetch their model with them.
+    return AliasEvent.objects.select_related(
+        "model", "from_version__model", "to_version__model", "user"
+    )
 
 
 def model_version_get(model_name: str, version: int) -> ModelVersion:

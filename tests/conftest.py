@@ -2,7 +2,6 @@
 Django at PostgreSQL, a real S3 endpoint, Redis and a throwaway MLflow store."""
 
 import io
-import json
 import os
 import uuid
 
@@ -22,16 +21,21 @@ if not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql") or 
     )
 
 
+# Users in tests need no slow password hashing.
+django_settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True)
-def _isolated_storage(request, settings):
+def _isolated_storage(request, monkeypatch):
     """Each test writes under its own prefix of the test bucket, so it sees only its objects.
 
-    End-to-end tests share the bucket root with the worker processes they start.
+    The storage object (and its S3 client) is kept; only its key prefix changes. End-to-end
+    tests share the bucket root with the worker processes they start.
     """
     if request.node.get_closest_marker("e2e") is None:
-        storages = json.loads(json.dumps(settings.STORAGES))
-        storages["default"]["OPTIONS"]["location"] = f"t-{uuid.uuid4().hex[:12]}"
-        settings.STORAGES = storages
+        from django.core.files.storage import storages
+
+        monkeypatch.setattr(storages["default"], "location", f"t-{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(autouse=True)

@@ -47,7 +47,8 @@ class PredictView(APIView):
                 413, f"the body is over the limit of {settings.PREDICT_MAX_BODY_BYTES} bytes"
             )
         version = request.query_params.get("version")
-        if version is not None and not version.isdigit():
+        # isdecimal, not isdigit: int() refuses digits such as "²" that isdigit accepts.
+        if version is not None and not version.isdecimal():
             return _error(400, f"version must be a whole number, got {version!r}")
         body = request.data
         if not isinstance(body, dict) or not ({"instances", "inputs"} & body.keys()):

@@ -15,6 +15,10 @@ class Command(BaseCommand):
         "Prints the answer as JSON, as the API gives it."
     )
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # --version N selects a model version here, in place of Django's --version flag.
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
     def add_arguments(self, parser):
         parser.add_argument("model")
         source = parser.add_mutually_exclusive_group(required=True)
@@ -25,20 +29,20 @@ class Command(BaseCommand):
         which.add_argument("--alias", help="default: production")
 
     def handle(self, *args, model, input, stdin, version, alias, **options):
-        from ...runtime import InputError
+        from ...runtime import InputError, ModelIntegrityError
 
         try:
             text = sys.stdin.read() if stdin else Path(input).read_text()
             body = json.loads(text)
         except OSError as exc:
             raise CommandError(f"cannot read {input}: {exc.strerror}") from exc
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CommandError(f"the input is not valid JSON: {exc}") from exc
         instances = body.get("instances", body.get("inputs")) if isinstance(body, dict) else body
         try:
             result = prediction_create(
                 model_name=model, instances=instances, version=version, alias=alias
             )
-        except (ModelNotFound, AliasNotSet, InputError) as exc:
+        except (ModelNotFound, AliasNotSet, InputError, ModelIntegrityError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(json.dumps(result.__dict__))
