@@ -24,7 +24,7 @@ from hpml_portal.storage import (
 )
 from models_registry.services import Artifact, model_version_register
 
-from .models import TrainingRun
+from .models import Experiment, TrainingRun
 from .services import (
     training_run_claim,
     training_run_fail,
@@ -84,6 +84,9 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
             experiment=run.experiment.name, run_name=f"run-{run.pk}", tags=tags
         ) as tracker:
             TrainingRun.objects.filter(pk=run.pk).update(mlflow_run_id=tracker.run_id)
+            Experiment.objects.filter(pk=run.experiment_id, mlflow_experiment_id="").update(
+                mlflow_experiment_id=tracker.experiment_id
+            )
             tracker.log_params(
                 {
                     "architecture": run.architecture,

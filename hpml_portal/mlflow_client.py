@@ -37,8 +37,8 @@ def experiment_id(name: str) -> str:
 class RunTracker:
     """One MLflow run, opened by :func:`tracked_run`."""
 
-    def __init__(self, run_id: str):
-        self.run_id = run_id
+    def __init__(self, run_id: str, experiment_id: str):
+        self.run_id, self.experiment_id = run_id, experiment_id
 
     def log_params(self, params: Mapping[str, object]) -> None:
         mlflow.log_params({k: str(v) for k, v in params.items()})
@@ -74,7 +74,7 @@ def tracked_run(*, experiment: str, run_name: str, tags: Mapping[str, str]) -> I
     _client()
     run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name, tags=tags)
     try:
-        yield RunTracker(run.info.run_id)
+        yield RunTracker(run.info.run_id, run.info.experiment_id)
     except BaseException:
         mlflow.end_run(status="FAILED")
         raise

@@ -39,13 +39,16 @@ def _cache():
 
 def model_runtime_get(model_version: ModelVersion):
     """The loaded, verified and warmed model of a version (loaded once per process)."""
-    from .runtime import load_model_file
+    from .runtime import ModelIntegrityError, load_model_file
 
     def load():
-        with local_copy(model_version.artifact.name) as path:
-            return load_model_file(
-                path, sha256=model_version.sha256, signature=model_version.signature
-            )
+        try:
+            with local_copy(model_version.artifact.name) as path:
+                return load_model_file(
+                    path, sha256=model_version.sha256, signature=model_version.signature
+                )
+        except FileNotFoundError as exc:
+            raise ModelIntegrityError(f"the model file is missing from storage: {exc}") from exc
 
     return _cache().get(f"{model_version.pk}:{model_version.sha256}", load)
 

@@ -38,6 +38,7 @@ def test_a_run_trains_tracks_stores_and_registers_a_model(queued_run):
         assert sha256_file(path) == version.sha256
     client = mlflow.MlflowClient(settings.MLFLOW_TRACKING_URI)
     tracked = client.get_run(run.mlflow_run_id)
+    assert run.experiment.mlflow_experiment_id == tracked.info.experiment_id
     assert tracked.data.params["epochs"] == "3"
     assert len(client.get_metric_history(run.mlflow_run_id, "accuracy")) == 3
     assert tracked.data.metrics["test_accuracy"] == pytest.approx(run.metrics["test_accuracy"])

@@ -247,6 +247,17 @@ def test_a_stored_model_that_was_altered_is_never_served(api_client, model_versi
     assert not PredictionLog.objects.exists()
 
 
+def test_a_model_whose_file_is_gone_answers_503(api_client, model_version):
+    model_alias_set(model_version=model_version, alias="production")
+    default_storage.delete(model_version.artifact.name)
+
+    response = predict(api_client, {"instances": [[0] * 64]})
+
+    assert response.status_code == 503
+    assert "missing from storage" in response.json()["detail"]
+    assert not PredictionLog.objects.exists()
+
+
 def test_predictions_need_credentials(production, digits):
     response = predict(APIClient(), {"instances": digits[0][:1].tolist()})
 
