@@ -9,16 +9,16 @@ instead come from a file named by ``<NAME>_FILE`` (Kubernetes secrets).
 
 from pathlib import Path
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from hpml_portal.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.FileAwareEnv()
 # A local .env (written by `make demo`) fills in only what the environment leaves unset.
 ENV_FILE = Path(env("HPML_ENV_FILE", default=str(BASE_DIR / ".env")))
 if ENV_FILE.is_file():
-    environ.Env.read_env(ENV_FILE)
+    env.read_env(ENV_FILE)
 
 VAR_DIR = Path(env("HPML_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 
@@ -105,7 +105,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "/media/"
-STATIC_ROOT = VAR_DIR / "static"
+# Collected static files are build output, not state: they stay out of var/ (an image keeps
+# them in its own layer, under a var/ volume they would be hidden).
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATIC_URL = "/static/"
 
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")

@@ -97,6 +97,7 @@ def main(argv: list[str]) -> int:
     env.update(
         CELERY_BROKER_KEY_PREFIX=f"hpml-test-{run}:",
         HPML_VAR_DIR=str(tmp / "var"),
+        STATIC_ROOT=str(tmp / "static"),
         MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
         MLFLOW_ARTIFACT_ROOT=(tmp / "mlartifacts").as_uri(),
         SECRET_KEY=f"test-{run}",
@@ -105,7 +106,7 @@ def main(argv: list[str]) -> int:
         TF_CPP_MIN_LOG_LEVEL="2",
         PYTHONUNBUFFERED="1",
     )
-    (tmp / "var" / "static").mkdir(parents=True)  # served by WhiteNoise, which wants it there
+    (tmp / "static").mkdir()  # served by WhiteNoise, which wants the folder to exist
     check_reachable(env)
     moto = None
     try:

@@ -67,6 +67,20 @@ def test_ensure_superuser_creates_then_updates(tmp_path, client):
 
 
 @pytest.mark.django_db
+def test_ensure_superuser_reads_the_password_from_the_file_the_environment_names(
+    tmp_path, monkeypatch, client
+):
+    secret = tmp_path / "pw"
+    secret.write_text("from-the-file-3\n")
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD_FILE", str(secret))
+
+    run("ensure_superuser", "boss")
+
+    assert client.login(username="boss", password="from-the-file-3")
+
+
+@pytest.mark.django_db
 def test_ensure_superuser_needs_a_password(monkeypatch):
     monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
 

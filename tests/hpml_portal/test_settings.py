@@ -84,9 +84,19 @@ def test_secret_key_is_required_when_debug_is_off(tmp_path):
     assert "SECRET_KEY is required when DEBUG is off" in result.stderr
 
 
+def test_a_setting_may_come_from_a_file_without_its_trailing_newline(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("postgres://u:p@db:5432/from_a_file\n")  # as `echo` writes it
+
+    result = settings_with({"SECRET_KEY": "x", "DATABASE_URL_FILE": str(secret)}, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["db"] == "django.db.backends.postgresql from_a_file"
+
+
 def test_secret_key_may_come_from_a_file(tmp_path):
     secret = tmp_path / "secret"
-    secret.write_text("from-a-file")
+    secret.write_text("from-a-file\n")
 
     result = settings_with({"SECRET_KEY_FILE": str(secret)}, tmp_path)
 

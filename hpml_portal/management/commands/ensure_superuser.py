@@ -1,13 +1,14 @@
-import os
-
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+
+from hpml_portal.env import env
 
 
 class Command(BaseCommand):
     help = (
         "Create or update an admin (superuser) account, idempotently. The password comes from "
-        "--password-file or the DJANGO_SUPERUSER_PASSWORD environment variable."
+        "--password-file, the DJANGO_SUPERUSER_PASSWORD environment variable or the file named by "
+        "DJANGO_SUPERUSER_PASSWORD_FILE."
     )
 
     def add_arguments(self, parser):
@@ -20,7 +21,7 @@ class Command(BaseCommand):
             with open(password_file) as f:
                 password = f.read().strip()
         else:
-            password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "")
+            password = env("DJANGO_SUPERUSER_PASSWORD", default="")
         if not password:
             raise CommandError("no password: pass --password-file or set DJANGO_SUPERUSER_PASSWORD")
         user, created = get_user_model().objects.get_or_create(
