@@ -21,6 +21,9 @@ class DatasetAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.dataset_list()
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # versions, runs and models refer to it
+
     def get_readonly_fields(self, request, obj=None):
         return ["name", *self.readonly_fields] if obj else self.readonly_fields
 
@@ -128,7 +131,10 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
             except services.DatasetError as exc:
                 form.add_error("file", str(exc))
             else:
-                if created:
+                version.refresh_from_db()
+                if version.status == DatasetVersion.Status.FAILED:
+                    self.message_user(request, f"{version.ref}: {version.error}", messages.ERROR)
+                elif created:
                     self.message_user(request, f"Uploaded {version.ref}: it is being checked.")
                 else:
                     self.message_user(

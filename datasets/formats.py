@@ -57,7 +57,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     "an .npz dataset needs arrays named 'x' (features) and 'y' (labels); "
                     f"this file holds {found}"
                 )
-            return npz["x"], npz["y"]
+            x, y = npz["x"], npz["y"]
     except DatasetFileError:
         raise
     except ValueError as exc:
@@ -69,6 +69,10 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetFileError(f"not a valid .npz file: {exc}") from exc
     except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
         raise DatasetFileError(f"not a valid .npz file: {exc}") from exc
+    # A zip member that is not an .npy array comes back as raw bytes.
+    if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
+        raise DatasetFileError("not a valid .npz file: 'x' and 'y' must be saved NumPy arrays")
+    return x, y
 
 
 def _read_table(path: Path, fmt: str, label_column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -112,6 +116,8 @@ def _check_arrays(x: np.ndarray, y: np.ndarray) -> None:
         raise DatasetFileError(f"{len(x)} feature rows but {len(y)} labels")
     if len(x) == 0:
         raise DatasetFileError("the dataset has no samples")
+    if x[0].size == 0:
+        raise DatasetFileError(f"the samples have no features (shape {list(x.shape[1:])})")
     if y.dtype.kind not in "biuU":
         if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
             return

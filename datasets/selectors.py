@@ -22,7 +22,7 @@ def dataset_version_resolve(ref: str) -> DatasetVersion:
     name, sep, number = ref.partition(":")
     versions = dataset_version_list().filter(dataset__name=name)
     if sep:
-        if not number.isdigit():
+        if not number.isdecimal():
             raise DatasetNotFound(f"invalid dataset reference {ref!r}: use NAME or NAME:VERSION")
         version = versions.filter(version=int(number)).first()
         if version is None:

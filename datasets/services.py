@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
@@ -19,6 +17,7 @@ from hpml_portal.storage import (
     sha256_file,
     spooled_with_digest,
 )
+from hpml_portal.validation import check_name
 
 from . import formats
 from .models import Dataset, DatasetVersion
@@ -55,12 +54,7 @@ class IngestSource:
 
 
 def _check_name(name: str) -> None:
-    try:
-        validate_slug(name)
-    except ValidationError as exc:
-        raise DatasetError(
-            f"invalid dataset name {name!r}: use letters, numbers, hyphens and underscores"
-        ) from exc
+    check_name("dataset", name, DatasetError)
 
 
 def dataset_create(*, name: str, description: str = "", user=None) -> Dataset:
@@ -76,12 +70,6 @@ def dataset_describe(*, dataset: Dataset, description: str) -> Dataset:
     return dataset
 
 
-def dataset_get_or_create(*, name: str, user=None) -> Dataset:
-    _check_name(name)
-    dataset, _ = Dataset.objects.get_or_create(name=name, defaults={"created_by": user})
-    return dataset
-
-
 def dataset_version_ingest(
     *, dataset_name: str, source: IngestSource, user=None
 ) -> tuple[DatasetVersion, bool]:
@@ -94,25 +82,27 @@ def dataset_version_ingest(
         fmt = formats.format_for_filename(source.filename)
     except formats.DatasetFileError as exc:
         raise DatasetError(str(exc)) from exc
-    dataset = dataset_get_or_create(name=dataset_name, user=user)
+    _check_name(dataset_name)
     try:
         spool = spooled_with_digest(source.stream, max_bytes=settings.DATASET_MAX_UPLOAD_BYTES)
         with spool as (path, sha256, size):
             if size == 0:
                 raise DatasetError("the file is empty")
-            existing = _live_version_with_content(dataset, sha256)
+            existing = _live_version_with_content(dataset_name, sha256)
             if existing is not None:
                 return existing, False
             stored = save_content_addressed(
-                path, sha256=sha256, prefix=f"datasets/{dataset.name}", suffix=f".{fmt}"
+                path, sha256=sha256, prefix=f"datasets/{dataset_name}", suffix=f".{fmt}"
             )
     except ObjectTooLarge as exc:
         raise DatasetError(str(exc)) from exc
     try:
-        return _create_version(dataset, stored, fmt, source, user), True
+        return _create_version(dataset_name, stored, fmt, source, user), True
     except IntegrityError:
         # Another request stored the same content first: answer with its version.
-        existing = _live_version_with_content(dataset, stored.sha256)
+        existing = _live_version_with_content(dataset_name, stored.sha256)
+        if stored.created and (existing is None or existing.file.name != stored.name):
+            delete_quietly(stored.name)
         if existing is None:
             raise
         return existing, False
@@ -122,19 +112,20 @@ def dataset_version_ingest(
         raise
 
 
-def _live_version_with_content(dataset: Dataset, sha256: str) -> DatasetVersion | None:
+def _live_version_with_content(dataset_name: str, sha256: str) -> DatasetVersion | None:
     return (
-        dataset.versions.filter(sha256=sha256)
+        DatasetVersion.objects.filter(dataset__name=dataset_name, sha256=sha256)
         .exclude(status=DatasetVersion.Status.FAILED)
         .order_by("version")
         .first()
     )
 
 
-def _create_version(dataset, stored, fmt: str, source: IngestSource, user) -> DatasetVersion:
+def _create_version(name: str, stored, fmt: str, source: IngestSource, user) -> DatasetVersion:
     from .tasks import ingest
 
     with transaction.atomic():
+        dataset, _ = Dataset.objects.get_or_create(name=name, defaults={"created_by": user})
         locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
         latest = locked.versions.aggregate(latest=Max("version"))["latest"] or 0
         version = DatasetVersion.objects.create(
@@ -169,11 +160,7 @@ def dataset_version_ingest_file(*, version_id: int) -> DatasetVersion:
     if version.status != DatasetVersion.Status.PENDING:
         return version
     try:
-        with local_copy(version.file.name) as path:
-            if sha256_file(path) != version.sha256:
-                raise formats.DatasetFileError("the stored file does not match its sha256")
-            x, y = formats.read_arrays(path, version.format, label_column=version.label_column)
-            schema, stats = formats.describe(x, y)
+        schema, stats = formats.describe(*dataset_version_load(version=version))
     except formats.DatasetFileError as exc:
         return dataset_version_fail(version_id=version.pk, error=str(exc))
     with transaction.atomic():
@@ -184,6 +171,19 @@ def dataset_version_ingest_file(*, version_id: int) -> DatasetVersion:
         version.finish(DatasetVersion.Status.READY)
         version.save(update_fields=["schema", "stats", "status", "error", "finished_at"])
     return version
+
+
+def dataset_version_load(*, version: DatasetVersion):
+    """The (x, y) arrays of a version's stored file, after checking the file's sha256.
+
+    Raises ``formats.DatasetFileError`` when the file is not what was stored or not a dataset.
+    """
+    with local_copy(version.file.name) as path:
+        if sha256_file(path) != version.sha256:
+            raise formats.DatasetFileError(
+                f"the stored file of {version.ref} does not match its sha256"
+            )
+        return formats.read_arrays(path, version.format, label_column=version.label_column)
 
 
 def dataset_version_fail(*, version_id: int, error: str) -> DatasetVersion:
@@ -202,6 +202,15 @@ def dataset_version_fail(*, version_id: int, error: str) -> DatasetVersion:
         )
         if name and not shared:
             version.file = ""
-            transaction.on_commit(lambda: delete_quietly(name))
+            transaction.on_commit(lambda: _remove_object(name))
         version.save(update_fields=["status", "error", "finished_at", "file"])
     return version
+
+
+def _remove_object(name: str) -> None:
+    # After commit the version already says FAILED: a storage error here must not undo that
+    # answer; the object stays behind and the log says which.
+    try:
+        delete_quietly(name)
+    except Exception:
+        logger.exception("could not remove %s from storage", name)

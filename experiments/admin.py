@@ -21,6 +21,9 @@ class ExperimentAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.experiment_list()
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # its runs refer to it
+
     @admin.display(ordering="run_count", description="runs")
     def run_count(self, obj):
         return obj.run_count
@@ -147,11 +150,10 @@ class DatasetVersionTrainingAdmin(DatasetVersionAdmin):
         return TemplateResponse(request, "admin/datasets/datasetversion/train.html", context)
 
     def _start_runs(self, request, versions, data) -> None:
-        experiment = services.experiment_get_or_create(name=data["experiment"], user=request.user)
         for version in versions:
             try:
                 run = services.training_run_create(
-                    experiment=experiment,
+                    experiment_name=data["experiment"],
                     dataset_version=version,
                     model_name=data["model_name"],
                     architecture=data["architecture"],
@@ -161,7 +163,11 @@ class DatasetVersionTrainingAdmin(DatasetVersionAdmin):
             except services.TrainingError as exc:
                 self.message_user(request, f"{version.ref}: {exc}", messages.ERROR)
             else:
-                self.message_user(request, f"Queued run {run.pk} on {version.ref}.")
+                run.refresh_from_db()
+                if run.status == TrainingRun.Status.FAILED:
+                    self.message_user(request, f"Run {run.pk}: {run.error}", messages.ERROR)
+                else:
+                    self.message_user(request, f"Queued run {run.pk} on {version.ref}.")
 
 
 admin.site.unregister(DatasetVersion)

@@ -12,24 +12,18 @@ from pathlib import Path
 import numpy as np
 from django.db import transaction
 
-from datasets import formats
-from datasets.models import DatasetVersion
+from datasets.services import dataset_version_load
 from hpml_portal import mlflow_client
-from hpml_portal.storage import (
-    StoredObject,
-    delete_quietly,
-    local_copy,
-    save_content_addressed,
-    sha256_file,
-)
+from hpml_portal.storage import StoredObject, delete_quietly, save_content_addressed, sha256_file
 from models_registry.services import Artifact, model_version_register
 
-from .models import Experiment, TrainingRun
+from .models import TrainingRun
 from .services import (
     training_run_claim,
     training_run_fail,
     training_run_finish,
     training_run_report,
+    training_run_set_tracking,
 )
 from .training import trainer
 
@@ -78,14 +72,13 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
     )
     stored: StoredObject | None = None
     try:
-        x, y = _load_dataset(run.dataset_version)
+        x, y = dataset_version_load(version=run.dataset_version)
         tags = {"hpml.run_id": str(run.pk), "hpml.dataset": run.dataset_version.ref}
         with mlflow_client.tracked_run(
             experiment=run.experiment.name, run_name=f"run-{run.pk}", tags=tags
         ) as tracker:
-            TrainingRun.objects.filter(pk=run.pk).update(mlflow_run_id=tracker.run_id)
-            Experiment.objects.filter(pk=run.experiment_id, mlflow_experiment_id="").update(
-                mlflow_experiment_id=tracker.experiment_id
+            training_run_set_tracking(
+                run=run, mlflow_run_id=tracker.run_id, experiment_id=tracker.experiment_id
             )
             tracker.log_params(
                 {
@@ -111,24 +104,16 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
                 )
             tracker.log_metrics(result.test_metrics)
             stored = _store_model(result.model, run.model_name)
-            mlflow_version = tracker.log_model(
-                result.model, registered_name=run.model_name, example=x[:5].astype(np.float32)
-            )
-            return _register(run, result, stored, metrics, mlflow_version, tracker.run_id)
+            model_uri = tracker.log_model(result.model, example=x[:5].astype(np.float32))
+            run = _register(run, result, stored, metrics, model_uri, tracker.run_id)
+            if run.status != TrainingRun.Status.SUCCEEDED:
+                mlflow_client.end_run(run.status)
+            return run
     except Exception as exc:
         logger.exception("run %s failed", run_id)
         if stored is not None and stored.created:
             delete_quietly(stored.name)
         return training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
-
-
-def _load_dataset(version: DatasetVersion) -> tuple[np.ndarray, np.ndarray]:
-    with local_copy(version.file.name) as path:
-        if sha256_file(path) != version.sha256:
-            raise formats.DatasetFileError(
-                f"the stored file of {version.ref} does not match its sha256"
-            )
-        return formats.read_arrays(path, version.format, label_column=version.label_column)
 
 
 def _final_metrics(result: trainer.TrainResult) -> dict:
@@ -152,7 +137,9 @@ def _store_model(model, model_name: str) -> StoredObject:
         )
 
 
-def _register(run, result, stored, metrics, mlflow_version, mlflow_run_id) -> TrainingRun:
+def _register(run, result, stored, metrics, model_uri, mlflow_run_id) -> TrainingRun:
+    """Register the stored model and end the run SUCCEEDED, in one transaction; unless the run
+    was cancelled (or closed by the reaper) meanwhile: then nothing is registered."""
     signature = {
         "input_shape": result.input_shape,
         "input_dtype": "float32",
@@ -160,10 +147,12 @@ def _register(run, result, stored, metrics, mlflow_version, mlflow_run_id) -> Tr
     }
     with transaction.atomic():
         locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
-        if locked.is_terminal:  # cancelled or reaped meanwhile: register nothing
+        if locked.is_terminal or locked.cancel_requested:
             if stored.created:
                 delete_quietly(stored.name)
-            return locked
+            return training_run_finish(
+                run_id=run.pk, status=TrainingRun.Status.CANCELLED, metrics=metrics
+            )
         model_version_register(
             model_name=run.model_name,
             artifact=Artifact(name=stored.name, sha256=stored.sha256, size_bytes=stored.size),
@@ -172,8 +161,8 @@ def _register(run, result, stored, metrics, mlflow_version, mlflow_run_id) -> Tr
             architecture=run.architecture,
             run=locked,
             dataset_version=run.dataset_version,
-            mlflow_version=mlflow_version,
             mlflow_run_id=mlflow_run_id,
+            mlflow_model_uri=model_uri,
             user=run.created_by,
         )
         return training_run_finish(

@@ -11,5 +11,5 @@ def experiment_list() -> QuerySet[Experiment]:
 
 def training_run_list() -> QuerySet[TrainingRun]:
     return TrainingRun.objects.select_related(
-        "experiment", "dataset_version__dataset", "model_version", "created_by"
+        "experiment", "dataset_version__dataset", "model_version__model", "created_by"
     )

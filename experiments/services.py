@@ -4,12 +4,11 @@ import logging
 import uuid
 from datetime import timedelta
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_slug
 from django.db import transaction
 from django.utils import timezone
 
 from datasets.models import DatasetVersion
+from hpml_portal.validation import check_name
 
 from .models import Experiment, TrainingRun
 from .training.hyperparameters import (
@@ -26,12 +25,7 @@ class TrainingError(ValueError):
 
 
 def _check_slug(kind: str, name: str) -> None:
-    try:
-        validate_slug(name)
-    except ValidationError as exc:
-        raise TrainingError(
-            f"invalid {kind} name {name!r}: use letters, numbers, hyphens and underscores"
-        ) from exc
+    check_name(kind, name, TrainingError)
 
 
 def experiment_get_or_create(*, name: str, user=None, description: str = "") -> Experiment:
@@ -53,7 +47,7 @@ def experiment_save(*, name: str, description: str = "", user=None) -> Experimen
 
 def training_run_create(
     *,
-    experiment: Experiment,
+    experiment_name: str,
     dataset_version: DatasetVersion,
     model_name: str,
     architecture: str = "mlp",
@@ -62,9 +56,11 @@ def training_run_create(
 ) -> TrainingRun:
     """Check the request, create a QUEUED run and queue it for a training worker after commit.
 
-    Nothing is created when the dataset version is not READY, the architecture is unknown or
-    cannot take the data, or a hyperparameter is unknown, not a number or out of range.
+    The experiment is made on first use. Nothing at all is created when the dataset version
+    is not READY, the architecture is unknown or cannot take the data, or a hyperparameter is
+    unknown, not a number or out of range.
     """
+    _check_slug("experiment", experiment_name)
     _check_slug("model", model_name)
     if dataset_version.status != DatasetVersion.Status.READY:
         raise TrainingError(
@@ -79,6 +75,9 @@ def training_run_create(
     if dataset_version.schema.get("num_classes", 0) < 2:
         raise TrainingError(f"dataset version {dataset_version.ref} has fewer than 2 classes")
     with transaction.atomic():
+        experiment, _ = Experiment.objects.get_or_create(
+            name=experiment_name, defaults={"created_by": user}
+        )
         run = TrainingRun.objects.create(
             experiment=experiment,
             dataset_version=dataset_version,
@@ -157,12 +156,21 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
         raise TrainingError(f"run {run.pk} has already ended ({run.status})")
     runs = TrainingRun.objects.filter(pk=run.pk)
     # Both are conditional UPDATEs, so a worker claiming the run meanwhile cannot be missed.
-    runs.filter(status=TrainingRun.Status.QUEUED).update(
+    changed = runs.filter(status=TrainingRun.Status.QUEUED).update(
         status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
-    )
-    runs.filter(status=TrainingRun.Status.RUNNING).update(cancel_requested=True)
+    ) or runs.filter(status=TrainingRun.Status.RUNNING).update(cancel_requested=True)
     run.refresh_from_db()
+    if not changed:  # it ended between the caller's read and now
+        raise TrainingError(f"run {run.pk} has already ended ({run.status})")
     return run
+
+
+def training_run_set_tracking(*, run: TrainingRun, mlflow_run_id: str, experiment_id: str) -> None:
+    """Record where MLflow tracks a run (and its experiment, the first time)."""
+    TrainingRun.objects.filter(pk=run.pk).update(mlflow_run_id=mlflow_run_id)
+    Experiment.objects.filter(pk=run.experiment_id, mlflow_experiment_id="").update(
+        mlflow_experiment_id=experiment_id
+    )
 
 
 def training_run_reap(*, stale_after: int) -> list[int]:
@@ -174,7 +182,7 @@ def training_run_reap(*, stale_after: int) -> list[int]:
     cutoff = now - timedelta(seconds=stale_after)
     stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
     reaped = []
-    for run_id in stale.values_list("pk", flat=True):
+    for run_id, mlflow_run_id in stale.values_list("pk", "mlflow_run_id"):
         closed = stale.filter(pk=run_id).update(
             status=TrainingRun.Status.FAILED,
             finished_at=now,
@@ -183,4 +191,15 @@ def training_run_reap(*, stale_after: int) -> list[int]:
         if closed:
             logger.warning("reaped run %s: no heartbeat for %ss", run_id, stale_after)
             reaped.append(run_id)
+            if mlflow_run_id:
+                transaction.on_commit(lambda m=mlflow_run_id: _end_mlflow_run(m))
     return reaped
+
+
+def _end_mlflow_run(mlflow_run_id: str) -> None:
+    from .tasks import end_mlflow_run
+
+    try:
+        end_mlflow_run.delay(mlflow_run_id, TrainingRun.Status.FAILED)
+    except Exception:  # the run is closed here; MLflow shows it running until asked again
+        logger.exception("could not queue the end of MLflow run %s", mlflow_run_id)

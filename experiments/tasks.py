@@ -31,3 +31,16 @@ def train_run(self, run_id: int) -> None:
 def reap_runs() -> None:
     """Close runs whose worker died (run periodically by Celery beat)."""
     services.training_run_reap(stale_after=settings.RUN_STALE_AFTER)
+
+
+@shared_task(
+    name="experiments.tasks.end_mlflow_run",
+    autoretry_for=(Exception,),
+    max_retries=5,
+    retry_backoff=True,
+)
+def end_mlflow_run(mlflow_run_id: str, status: str) -> None:
+    """Mark an MLflow run ended, for runs closed without their worker (the reaper)."""
+    from hpml_portal import mlflow_client
+
+    mlflow_client.terminate_run(mlflow_run_id, status)

@@ -46,8 +46,8 @@ class RunTracker:
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
-    def log_model(self, model, *, registered_name: str, example) -> str:
-        """Log a Keras model and register it under ``registered_name``; return its version."""
+    def log_model(self, model, *, example) -> str:
+        """Log a Keras model in this run; return its model URI (registration comes later)."""
         import keras
         import mlflow.keras
         import numpy as np
@@ -57,15 +57,11 @@ class RunTracker:
         info = mlflow.keras.log_model(
             model,
             name="model",
-            registered_model_name=registered_name,
             signature=signature,
             # Listing requirements here spares MLflow a slow import-and-inspect subprocess.
             pip_requirements=[f"keras=={keras.__version__}", f"mlflow=={mlflow.__version__}"],
         )
-        return str(info.registered_model_version)
-
-    def log_artifact(self, path: str) -> None:
-        mlflow.log_artifact(path)
+        return info.model_uri
 
 
 @contextmanager
@@ -85,6 +81,16 @@ def tracked_run(*, experiment: str, run_name: str, tags: Mapping[str, str]) -> I
 def end_run(status: str) -> None:
     """End the active run with the MLflow status matching one of our terminal statuses."""
     mlflow.end_run(status=TERMINAL[status])
+
+
+def terminate_run(run_id: str, status: str) -> None:
+    """End a run from outside it (its worker is gone), with our terminal ``status``."""
+    _client().set_terminated(run_id, status=TERMINAL[status])
+
+
+def register_model(model_uri: str, name: str) -> str:
+    """Register a logged model as the next version of ``name``; return the version."""
+    return str(mlflow.register_model(model_uri, name).version)
 
 
 def set_alias(model_name: str, alias: str, version: str | None) -> None:

@@ -42,6 +42,12 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # models come from training runs
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # versions, aliases and their audit trail hang on it
+
+    def save_model(self, request, obj, form, change):
+        services.registered_model_describe(model=obj, description=obj.description)
+
     def get_queryset(self, request):
         return selectors.registered_model_list()
 

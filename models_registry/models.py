@@ -50,8 +50,13 @@ class ModelVersion(models.Model):
         default=dict, help_text="input_shape, input_dtype and the class labels of the outputs"
     )
     metrics = models.JSONField(default=dict, blank=True)
-    mlflow_version = models.CharField(max_length=32, blank=True)
+    mlflow_version = models.CharField(
+        max_length=32, blank=True, help_text="its number in the MLflow registry, once mirrored"
+    )
     mlflow_run_id = models.CharField(max_length=64, blank=True)
+    mlflow_model_uri = models.CharField(
+        max_length=300, blank=True, help_text="the model as logged in its MLflow run"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -4,9 +4,10 @@ import logging
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_slug
 from django.db import transaction
 from django.db.models import Max
+
+from hpml_portal.validation import check_name
 
 from .models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel, alias_validator
 
@@ -27,12 +28,13 @@ class Artifact:
 
 
 def registered_model_validate_name(name: str) -> None:
-    try:
-        validate_slug(name)
-    except ValidationError as exc:
-        raise RegistryError(
-            f"invalid model name {name!r}: use letters, numbers, hyphens and underscores"
-        ) from exc
+    check_name("model", name, RegistryError)
+
+
+def registered_model_describe(*, model: RegisteredModel, description: str) -> RegisteredModel:
+    model.description = description
+    model.save(update_fields=["description"])
+    return model
 
 
 def model_version_register(
@@ -44,11 +46,15 @@ def model_version_register(
     architecture: str = "",
     run=None,
     dataset_version=None,
-    mlflow_version: str = "",
     mlflow_run_id: str = "",
+    mlflow_model_uri: str = "",
     user=None,
 ) -> ModelVersion:
-    """Add the next version of ``model_name`` (created on first use) for a stored artifact."""
+    """Add the next version of ``model_name`` (created on first use) for a stored artifact.
+
+    A model logged in an MLflow run (``mlflow_model_uri``) is registered in the MLflow
+    registry after commit, so MLflow never holds a version that our registry does not.
+    """
     registered_model_validate_name(model_name)
     with transaction.atomic():
         model, _ = RegisteredModel.objects.get_or_create(
@@ -56,7 +62,7 @@ def model_version_register(
         )
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         latest = model.versions.aggregate(latest=Max("version"))["latest"] or 0
-        return ModelVersion.objects.create(
+        version = ModelVersion.objects.create(
             model=model,
             version=latest + 1,
             run=run,
@@ -67,10 +73,13 @@ def model_version_register(
             size_bytes=artifact.size_bytes,
             signature=signature,
             metrics=metrics,
-            mlflow_version=mlflow_version,
             mlflow_run_id=mlflow_run_id,
+            mlflow_model_uri=mlflow_model_uri,
             created_by=user,
         )
+        if mlflow_model_uri:
+            transaction.on_commit(lambda: _queue("mirror_version", version.pk))
+    return version
 
 
 def model_alias_set(
@@ -101,17 +110,33 @@ def model_alias_set(
         ModelAlias.objects.update_or_create(
             model=model, alias=alias, defaults={"version": model_version, "updated_by": user}
         )
-        transaction.on_commit(lambda: _mirror(model.pk, alias))
+        transaction.on_commit(lambda: _queue("mirror_alias", model.pk, alias))
     return event
 
 
-def _mirror(model_id: int, alias: str) -> None:
-    from .tasks import mirror_alias
+def _queue(task_name: str, *args) -> None:
+    from . import tasks
 
     try:
-        mirror_alias.delay(model_id, alias)
-    except Exception:  # the registry itself is right; the mirror catches up on the next change
-        logger.exception("could not queue the MLflow alias mirror for model %s@%s", model_id, alias)
+        getattr(tasks, task_name).delay(*args)
+    except Exception:  # our registry is right; the MLflow mirror catches up on the next change
+        logger.exception("could not queue %s%s", task_name, args)
+
+
+def model_version_mirror(*, version_id: int) -> str:
+    """Register a version in the MLflow registry once (idempotent), then bring the MLflow
+    aliases that point at it up to date. Returns the MLflow version."""
+    from hpml_portal import mlflow_client
+
+    version = ModelVersion.objects.select_related("model").get(pk=version_id)
+    if not version.mlflow_version and version.mlflow_model_uri:
+        mlflow_version = mlflow_client.register_model(version.mlflow_model_uri, version.model.name)
+        ModelVersion.objects.filter(pk=version.pk, mlflow_version="").update(
+            mlflow_version=mlflow_version
+        )
+    for alias in version.aliases.values_list("alias", flat=True):
+        model_alias_mirror(model_id=version.model_id, alias=alias)
+    return ModelVersion.objects.values_list("mlflow_version", flat=True).get(pk=version.pk)
 
 
 def model_alias_mirror(*, model_id: int, alias: str) -> None:

@@ -4,6 +4,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import redis
 from django.conf import settings
@@ -47,3 +48,34 @@ def wait_until(
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@contextmanager
+def broker_unreachable():
+    """Point the Celery app at a port where no broker listens, as when Redis is down."""
+    from hpml_portal.celery import app
+
+    def reset_pools():
+        app.amqp._producer_pool = None
+        app._pool = None
+
+    # Publishing uses the write URL first (CELERY_BROKER_URL in the environment would win over
+    # broker_url itself).
+    app.conf.broker_write_url = "redis://127.0.0.1:1/0"
+    reset_pools()
+    try:
+        yield
+    finally:
+        app.conf.broker_write_url = None
+        reset_pools()
+
+
+def stored_keys(folder: str = "") -> list[str]:
+    """Every object under ``folder`` of the default storage, at any depth."""
+    from django.core.files.storage import default_storage
+
+    folders, files = default_storage.listdir(folder)
+    keys = [f"{folder}/{name}".lstrip("/") for name in files]
+    for sub in folders:
+        keys += stored_keys(f"{folder}/{sub}".lstrip("/"))
+    return keys

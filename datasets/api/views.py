@@ -6,6 +6,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from .. import selectors, services
+from ..models import DatasetVersion
 from .serializers import (
     DatasetSerializer,
     DatasetVersionCreateSerializer,
@@ -38,6 +39,7 @@ class DatasetViewSet(
         responses={
             202: DatasetVersionSerializer,
             200: OpenApiResponse(DatasetVersionSerializer, "this content is already a version"),
+            503: OpenApiResponse(description="the check could not be queued (broker down)"),
         },
     )
     @extend_schema(methods=["GET"], responses=DatasetVersionSerializer(many=True))
@@ -68,6 +70,9 @@ class DatasetViewSet(
             )
         except services.DatasetError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
+        version.refresh_from_db()
+        if version.status == DatasetVersion.Status.FAILED:  # it could not be queued
+            return Response({"detail": version.error}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response(
             DatasetVersionSerializer(version).data,
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from datasets.models import DatasetVersion
 
 from .. import selectors, services
+from ..models import TrainingRun
 from .serializers import ExperimentSerializer, TrainingRunCreateSerializer, TrainingRunSerializer
 
 
@@ -32,7 +33,10 @@ class ExperimentViewSet(
     @extend_schema(
         methods=["POST"],
         request=TrainingRunCreateSerializer,
-        responses={202: TrainingRunSerializer},
+        responses={
+            202: TrainingRunSerializer,
+            503: OpenApiResponse(description="the run could not be queued (broker down)"),
+        },
     )
     @action(detail=True, methods=["get", "post"], serializer_class=TrainingRunSerializer)
     def runs(self, request, pk=None):
@@ -53,7 +57,7 @@ class ExperimentViewSet(
             )
         try:
             run = services.training_run_create(
-                experiment=experiment,
+                experiment_name=experiment.name,
                 dataset_version=dataset_version,
                 model_name=data["model_name"],
                 architecture=data["architecture"],
@@ -63,6 +67,8 @@ class ExperimentViewSet(
         except services.TrainingError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         run = selectors.training_run_list().get(pk=run.pk)
+        if run.status == TrainingRun.Status.FAILED:  # it could not be queued
+            return Response({"detail": run.error}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 

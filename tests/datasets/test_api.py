@@ -2,6 +2,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from datasets.models import Dataset, DatasetVersion
+from tests.helpers import broker_unreachable, stored_keys
 
 
 @pytest.fixture
@@ -94,3 +95,13 @@ def test_versions_of_an_unknown_dataset_are_404(api_client):
 def test_the_dataset_api_needs_credentials(client):
     assert client.get("/api/v1/datasets/").status_code in (401, 403)
     assert client.get("/api/v1/dataset-versions/").status_code in (401, 403)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_that_cannot_be_queued_is_503_and_keeps_nothing(api_client, dataset, small_npz):
+    with broker_unreachable():
+        answer = upload(api_client, dataset, small_npz)
+
+    assert answer.status_code == 503 and "could not queue" in answer.json()["detail"]
+    assert DatasetVersion.objects.get().status == "FAILED"
+    assert stored_keys() == []

@@ -4,6 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from datasets.models import DatasetVersion
+from tests.helpers import broker_unreachable
 
 
 def run(*args) -> list[str]:
@@ -54,3 +55,11 @@ def test_a_bad_request_exits_with_a_reason_and_creates_nothing(args, message):
 def test_wait_gives_up_after_the_timeout_when_no_worker_runs():
     with pytest.raises(CommandError, match="still PENDING after 0.5s: is a worker running"):
         run("digits", "--builtin", "digits", "--wait", "--timeout", "0.5")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingest_exits_with_the_reason_when_the_check_cannot_be_queued():
+    with broker_unreachable(), pytest.raises(CommandError, match="could not queue the ingestion"):
+        run("digits", "--builtin", "digits")
+
+    assert DatasetVersion.objects.get().status == "FAILED"

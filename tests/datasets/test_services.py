@@ -1,4 +1,5 @@
 import io
+import zipfile
 
 import numpy as np
 import pytest
@@ -7,7 +8,15 @@ from django.core.files.storage import default_storage
 from datasets import services
 from datasets.models import Dataset, DatasetVersion
 from tests.conftest import npz_bytes
-from tests.helpers import queued_tasks
+from tests.helpers import broker_unreachable, queued_tasks, stored_keys
+
+
+def _zip_of(**members: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
 
 
 def ingest(content: bytes, filename: str = "data.npz", name: str = "blobs", **kwargs):
@@ -87,6 +96,8 @@ def test_versions_are_numbered_per_dataset(small_npz):
         (npz_bytes(x=np.ones((3, 2)), y=np.array([0, 1])), "3 feature rows but 2 labels"),
         (npz_bytes(x=np.array([[1.0, np.nan]]), y=np.array([0])), "NaN or infinite"),
         (npz_bytes(x=np.ones(3), y=np.array([0, 1, 2])), "at least 2 dimensions"),
+        (npz_bytes(x=np.ones((3, 0)), y=np.array([0, 1, 2])), "the samples have no features"),
+        (_zip_of(x=b"not an array", y=b"nor this"), "must be saved NumPy arrays"),
     ],
 )
 def test_a_bad_file_ends_failed_with_a_readable_error_and_leaves_no_object(
@@ -149,8 +160,8 @@ def test_a_refused_upload_creates_nothing(filename, content, message):
     with pytest.raises(services.DatasetError, match=message):
         ingest(content, filename=filename)
 
-    assert not DatasetVersion.objects.exists()
-    assert not default_storage.listdir("")[1]
+    assert not Dataset.objects.exists() and not DatasetVersion.objects.exists()
+    assert stored_keys() == []
 
 
 @pytest.mark.django_db
@@ -168,7 +179,7 @@ def test_an_upload_over_the_size_limit_is_refused(settings, small_npz):
     with pytest.raises(services.DatasetError, match="larger than the limit"):
         ingest(small_npz)
 
-    assert not DatasetVersion.objects.exists()
+    assert not Dataset.objects.exists() and stored_keys() == []
 
 
 @pytest.mark.django_db
@@ -196,8 +207,30 @@ def test_a_csv_without_the_label_column_fails_and_says_which_columns_it_has():
 @pytest.mark.django_db
 def test_a_version_that_has_ended_is_not_checked_again(small_npz):
     version, _ = ingest(small_npz)
+    version = services.dataset_version_ingest_file(version_id=version.pk)
+    default_storage.delete(version.file.name)  # a second check would now fail
+
+    again = services.dataset_version_ingest_file(version_id=version.pk)
+
+    assert again.status == "READY" and again.finished_at == version.finished_at
+
+
+@pytest.mark.django_db
+def test_an_ended_version_cannot_be_failed_afterwards(small_npz):
+    version, _ = ingest(small_npz)
     services.dataset_version_ingest_file(version_id=version.pk)
     services.dataset_version_fail(version_id=version.pk, error="late")
 
     version.refresh_from_db()
     assert version.status == "READY" and version.error == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_when_the_broker_is_down_the_version_fails_and_leaves_no_object(small_npz):
+    with broker_unreachable():
+        version, created = ingest(small_npz)
+
+    version.refresh_from_db()
+    assert created and version.status == "FAILED"
+    assert "could not queue the ingestion" in version.error
+    assert stored_keys() == []

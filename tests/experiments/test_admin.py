@@ -12,9 +12,8 @@ def admin_client(client, admin_user):
 
 @pytest.fixture
 def run(ready_version):
-    experiment = services.experiment_get_or_create(name="exp")
     return services.training_run_create(
-        experiment=experiment, dataset_version=ready_version, model_name="m"
+        experiment_name="exp", dataset_version=ready_version, model_name="m"
     )
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from experiments.models import TrainingRun
-from tests.helpers import queued_tasks
+from tests.helpers import broker_unreachable, queued_tasks
 
 
 @pytest.fixture
@@ -93,3 +93,12 @@ def test_runs_are_listed_and_shown(api_client, experiment, ready_version):
 def test_the_experiments_api_needs_credentials(client):
     assert client.get("/api/v1/experiments/").status_code in (401, 403)
     assert client.post("/api/v1/runs/1/cancel/").status_code in (401, 403)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_cannot_be_queued_is_503_and_ends_failed(api_client, experiment, ready_version):
+    with broker_unreachable():
+        answer = submit(api_client, experiment, dataset_version=ready_version.pk, model_name="m")
+
+    assert answer.status_code == 503 and "could not queue the run" in answer.json()["detail"]
+    assert TrainingRun.objects.get().status == "FAILED"

@@ -6,7 +6,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from experiments import services
-from experiments.models import TrainingRun
+from experiments.models import Experiment, TrainingRun
+from tests.helpers import broker_unreachable
 
 
 def run(name: str, *args) -> list[str]:
@@ -46,6 +47,8 @@ def test_train_without_wait_prints_the_run_id_last(ready_version):
         (["--dataset", "nope"], "there is no dataset named 'nope'"),
         (["--dataset", "blobs:7"], "dataset 'blobs' has no version 7"),
         (["--dataset", "blobs:x"], "invalid dataset reference"),
+        (["--dataset", "blobs:²"], "invalid dataset reference"),
+        (["--dataset", "blobs", "--architecture", "cnn"], "cnn needs image-shaped features"),
         (["--dataset", "blobs", "--param", "epochs"], "--param takes key=value"),
         (["--dataset", "blobs", "--param", "epochs=lots"], "epochs must be a number"),
         (["--dataset", "blobs", "--param", "colour=red"], "unknown hyperparameter 'colour'"),
@@ -55,7 +58,7 @@ def test_a_bad_train_request_exits_with_a_reason_and_creates_no_run(ready_versio
     with pytest.raises(CommandError, match=message):
         run("train", "--experiment", "e", "--model-name", "m", *args)
 
-    assert not TrainingRun.objects.exists()
+    assert not TrainingRun.objects.exists() and not Experiment.objects.exists()
 
 
 @pytest.mark.django_db
@@ -80,9 +83,8 @@ def test_cancel_run_cancels_a_queued_run_and_refuses_what_it_cannot(ready_versio
 
 @pytest.mark.django_db
 def test_reap_runs_closes_the_runs_that_stopped_beating(ready_version):
-    experiment = services.experiment_get_or_create(name="e")
     dead = services.training_run_create(
-        experiment=experiment, dataset_version=ready_version, model_name="m"
+        experiment_name="e", dataset_version=ready_version, model_name="m"
     )
     services.training_run_claim(run_id=dead.pk)
     TrainingRun.objects.filter(pk=dead.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
@@ -92,3 +94,11 @@ def test_reap_runs_closes_the_runs_that_stopped_beating(ready_version):
     assert lines == [f"run {dead.pk} FAILED: no heartbeat for 60s", "reaped 1 run(s)"]
     with pytest.raises(CommandError, match="at least 1 second"):
         run("reap_runs", "--stale-after", "0")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_train_exits_with_the_reason_when_the_run_cannot_be_queued(ready_version):
+    with broker_unreachable(), pytest.raises(CommandError, match="could not queue the run"):
+        run("train", "--dataset", "blobs", "--experiment", "e", "--model-name", "m")
+
+    assert TrainingRun.objects.get().status == "FAILED"

@@ -10,13 +10,15 @@ from experiments import services
 from experiments.models import TrainingRun
 from experiments.runner import training_run_execute
 from hpml_portal.storage import local_copy, sha256_file
+from models_registry.models import ModelVersion
+from models_registry.services import model_version_mirror
+from tests.helpers import queued_tasks, stored_keys
 
 
 @pytest.fixture
 def queued_run(db, ready_version):
-    experiment = services.experiment_get_or_create(name="runner-test")
     return services.training_run_create(
-        experiment=experiment,
+        experiment_name="runner-test",
         dataset_version=ready_version,
         model_name="blobs-model",
         hyperparameters={"epochs": 3, "batch_size": 16, "learning_rate": 0.01},
@@ -24,8 +26,11 @@ def queued_run(db, ready_version):
 
 
 @pytest.mark.django_db
-def test_a_run_trains_tracks_stores_and_registers_a_model(queued_run):
-    run = training_run_execute(run_id=queued_run.pk, worker="test-worker")
+def test_a_run_trains_tracks_stores_and_registers_a_model(
+    queued_run, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = training_run_execute(run_id=queued_run.pk, worker="test-worker")
 
     assert run.status == "SUCCEEDED", run.error
     assert run.progress == 1.0 and run.current_epoch == 3 and len(run.history) == 3
@@ -42,9 +47,12 @@ def test_a_run_trains_tracks_stores_and_registers_a_model(queued_run):
     assert tracked.data.params["epochs"] == "3"
     assert len(client.get_metric_history(run.mlflow_run_id, "accuracy")) == 3
     assert tracked.data.metrics["test_accuracy"] == pytest.approx(run.metrics["test_accuracy"])
-    assert (
-        client.get_model_version("blobs-model", version.mlflow_version).run_id == run.mlflow_run_id
-    )
+    assert tracked.info.status == "FINISHED"
+    # The MLflow registry gets the version from a task queued once ours is committed.
+    assert ("models_registry.tasks.mirror_version", [version.pk]) in queued_tasks("default")
+    mlflow_version = model_version_mirror(version_id=version.pk)
+    assert client.get_model_version("blobs-model", mlflow_version).run_id == run.mlflow_run_id
+    assert model_version_mirror(version_id=version.pk) == mlflow_version  # once only
 
 
 @pytest.mark.django_db
@@ -66,8 +74,31 @@ def test_a_cancel_request_stops_the_run_at_a_batch_boundary(queued_run):
 
     assert run.status == "CANCELLED"
     assert run.current_epoch < 50
-    assert not hasattr(run, "model_version") or run.model_version is None
-    assert not default_storage.exists("models/blobs-model")
+    assert not ModelVersion.objects.exists()
+    assert stored_keys("models") == []
+    client = mlflow.MlflowClient(settings.MLFLOW_TRACKING_URI)
+    assert client.get_run(run.mlflow_run_id).info.status == "KILLED"
+
+
+@pytest.mark.django_db
+def test_a_cancel_that_arrives_after_the_last_batch_still_cancels(queued_run, monkeypatch):
+    # The request lands while the model is being saved: after training, before registration.
+    from experiments import runner
+
+    store = runner._store_model
+
+    def store_then_cancel(model, model_name):
+        stored = store(model, model_name)
+        services.training_run_cancel(run=TrainingRun.objects.get(pk=queued_run.pk))
+        return stored
+
+    monkeypatch.setattr(runner, "_store_model", store_then_cancel)
+
+    run = training_run_execute(run_id=queued_run.pk)
+
+    assert run.status == "CANCELLED"
+    assert not ModelVersion.objects.exists()
+    assert stored_keys("models") == []
 
 
 @pytest.mark.django_db

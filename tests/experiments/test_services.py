@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from datasets.models import DatasetVersion
 from experiments import services
-from experiments.models import TrainingRun
+from experiments.models import Experiment, TrainingRun
 from tests.helpers import queued_tasks
 
 
@@ -16,7 +16,7 @@ def experiment(db):
 
 def create(experiment, version, **kwargs):
     return services.training_run_create(
-        experiment=experiment,
+        experiment_name=kwargs.pop("experiment_name", experiment.name),
         dataset_version=version,
         model_name=kwargs.pop("model_name", "blobs"),
         **kwargs,
@@ -50,9 +50,10 @@ def test_a_run_is_queued_for_the_training_workers_after_commit(experiment, ready
 )
 def test_a_bad_request_is_refused_and_creates_no_run(experiment, ready_version, kwargs, message):
     with pytest.raises(services.TrainingError, match=message):
-        create(experiment, ready_version, **kwargs)
+        create(experiment, ready_version, experiment_name="brand-new", **kwargs)
 
     assert not TrainingRun.objects.exists()
+    assert not Experiment.objects.filter(name="brand-new").exists()
 
 
 @pytest.mark.django_db
@@ -148,3 +149,30 @@ def test_the_reaper_fails_runs_whose_heartbeat_stopped(experiment, ready_version
     statuses = dict(TrainingRun.objects.values_list("pk", "status"))
     assert statuses == {stale.pk: "FAILED", fresh.pk: "RUNNING", queued.pk: "QUEUED"}
     assert "heartbeats" in TrainingRun.objects.get(pk=stale.pk).error
+
+
+@pytest.mark.django_db
+def test_the_reaper_also_ends_the_mlflow_run(
+    experiment, ready_version, django_capture_on_commit_callbacks
+):
+    import mlflow
+    from django.conf import settings
+
+    from experiments.tasks import end_mlflow_run
+    from hpml_portal import mlflow_client
+
+    client = mlflow.MlflowClient(settings.MLFLOW_TRACKING_URI)
+    tracked = client.create_run(mlflow_client.experiment_id("reaper-test"))
+    run = create(experiment, ready_version)
+    services.training_run_claim(run_id=run.pk)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        mlflow_run_id=tracked.info.run_id, heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.training_run_reap(stale_after=60)
+
+    queued = queued_tasks("default")
+    assert ("experiments.tasks.end_mlflow_run", [tracked.info.run_id, "FAILED"]) in queued
+    end_mlflow_run(tracked.info.run_id, "FAILED")
+    assert client.get_run(tracked.info.run_id).info.status == "FAILED"

@@ -88,3 +88,11 @@ def test_ensure_superuser_needs_a_password(monkeypatch):
         run("ensure_superuser", "boss")
 
     assert not get_user_model().objects.exists()
+
+
+@pytest.mark.django_db
+def test_ensure_superuser_names_a_password_file_it_cannot_read(tmp_path):
+    with pytest.raises(CommandError, match="cannot read .*missing"):
+        run("ensure_superuser", "boss", "--password-file", str(tmp_path / "missing"))
+
+    assert not get_user_model().objects.exists()

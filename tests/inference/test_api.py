@@ -258,6 +258,20 @@ def test_a_model_whose_file_is_gone_answers_503(api_client, model_version):
     assert not PredictionLog.objects.exists()
 
 
+def test_requests_never_go_through_model_predict(api_client, production, digits, monkeypatch):
+    import keras
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("model.predict() was called on the request path")
+
+    monkeypatch.setattr(keras.Model, "predict", refuse)
+    x, _ = digits
+
+    response = predict(api_client, {"instances": x[:4].tolist()})
+
+    assert response.status_code == 200 and len(response.json()["predictions"]) == 4
+
+
 def test_predictions_need_credentials(production, digits):
     response = predict(APIClient(), {"instances": digits[0][:1].tolist()})
 

@@ -2,6 +2,7 @@ import hashlib
 
 import pytest
 
+from models_registry.models import ModelVersion
 from models_registry.services import Artifact, model_version_register
 
 SIGNATURE = {"input_shape": [4], "input_dtype": "float32", "classes": [0, 1]}
@@ -15,12 +16,16 @@ def register(db):
     the file is the business of inference.
     """
 
-    def register(model_name: str = "digits", **kwargs):
+    def register(model_name: str = "digits", mlflow_version: str = "", **kwargs):
         digest = hashlib.sha256(f"{model_name}-{kwargs}".encode()).hexdigest()
         kwargs.setdefault("artifact", Artifact(f"models/{model_name}/{digest}.keras", digest, 1))
         kwargs.setdefault("signature", SIGNATURE)
         kwargs.setdefault("metrics", {"test_accuracy": 0.9})
-        return model_version_register(model_name=model_name, **kwargs)
+        version = model_version_register(model_name=model_name, **kwargs)
+        if mlflow_version:  # as if already mirrored to the MLflow registry
+            ModelVersion.objects.filter(pk=version.pk).update(mlflow_version=mlflow_version)
+            version.refresh_from_db()
+        return version
 
     return register
 

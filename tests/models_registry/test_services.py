@@ -128,20 +128,25 @@ def test_an_unchanged_alias_queues_no_mirror(v1, django_capture_on_commit_callba
 
 
 @pytest.fixture(scope="module")
-def mlflow_model():
-    """A model with two versions in the MLflow registry, as training leaves it there."""
+def logged_model_uri():
+    """A small Keras model logged in a real MLflow run, as a training run leaves it."""
     import keras
 
     from hpml_portal import mlflow_client
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     with mlflow_client.tracked_run(experiment="registry-tests", run_name="mirror", tags={}) as run:
-        first = run.log_model(
-            model, registered_name="mirrored", example=np.zeros((1, 4), np.float32)
-        )
-    logged = mlflow_registry().get_model_version("mirrored", first)
-    second = mlflow_registry().create_model_version("mirrored", logged.source, run_id=logged.run_id)
-    return "mirrored", first, str(second.version)
+        return run.log_model(model, example=np.zeros((1, 4), np.float32))
+
+
+@pytest.fixture(scope="module")
+def mlflow_model(logged_model_uri):
+    """A model with two versions in the MLflow registry."""
+    from hpml_portal import mlflow_client
+
+    first = mlflow_client.register_model(logged_model_uri, "mirrored")
+    second = mlflow_client.register_model(logged_model_uri, "mirrored")
+    return "mirrored", first, second
 
 
 def mlflow_registry() -> mlflow.MlflowClient:
@@ -201,6 +206,33 @@ def test_an_alias_on_a_version_unknown_to_mlflow_is_removed_there(register, mlfl
     services.model_alias_mirror(model_id=version.model_id, alias="shadow")
 
     assert mlflow_alias(name, "shadow") is None
+
+
+def test_a_version_from_an_mlflow_run_is_mirrored_after_commit(
+    register, logged_model_uri, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        version = register("fresh", mlflow_model_uri=logged_model_uri)
+
+    assert len(callbacks) == 1
+    assert ("models_registry.tasks.mirror_version", [version.pk]) in queued_tasks("default")
+    assert version.mlflow_version == ""
+
+
+def test_mirroring_a_version_registers_it_once_and_brings_its_aliases(register, logged_model_uri):
+    version = register("late", mlflow_model_uri=logged_model_uri)
+    # Promoted before the mirror ran: the alias mirror found no MLflow version to point at.
+    services.model_alias_set(model_version=version, alias="production")
+    services.model_alias_mirror(model_id=version.model_id, alias="production")
+    assert mlflow_alias("late", "production") is None
+
+    tasks.mirror_version(version.pk)
+    tasks.mirror_version(version.pk)
+
+    version.refresh_from_db()
+    assert version.mlflow_version == "1"
+    assert len(mlflow_registry().search_model_versions("name='late'")) == 1
+    assert mlflow_alias("late", "production") == "1"
 
 
 def test_the_mirror_of_a_model_mlflow_never_saw_is_a_no_op(v1):

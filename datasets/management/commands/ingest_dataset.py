@@ -36,6 +36,9 @@ class Command(BaseCommand):
                 version, created = self._ingest_file(name, file, label_column)
         except DatasetError as exc:
             raise CommandError(str(exc)) from exc
+        version.refresh_from_db()
+        if version.status == DatasetVersion.Status.FAILED:
+            raise CommandError(f"{version.ref}: {version.error}")
         if created:
             self.stdout.write(f"queued {version.ref} (id {version.pk}) from {version.source}")
         else:

@@ -4,7 +4,7 @@ from datasets.selectors import DatasetNotFound, dataset_version_resolve
 from hpml_portal.management.waiting import add_wait_arguments, wait_for_status
 
 from ...models import TrainingRun
-from ...services import TrainingError, experiment_get_or_create, training_run_create
+from ...services import TrainingError, training_run_create
 from ...training.hyperparameters import ARCHITECTURES
 
 
@@ -48,7 +48,7 @@ class Command(BaseCommand):
         try:
             version = dataset_version_resolve(dataset)
             run = training_run_create(
-                experiment=experiment_get_or_create(name=experiment),
+                experiment_name=experiment,
                 dataset_version=version,
                 model_name=model_name,
                 architecture=architecture,
@@ -56,6 +56,9 @@ class Command(BaseCommand):
             )
         except (DatasetNotFound, TrainingError) as exc:
             raise CommandError(str(exc)) from exc
+        run.refresh_from_db()
+        if run.status == TrainingRun.Status.FAILED:
+            raise CommandError(f"run {run.pk}: {run.error}")
         self.stdout.write(
             f"queued run {run.pk}: {architecture} on {version.ref} in experiment {experiment}, "
             f"registering into model {model_name}"

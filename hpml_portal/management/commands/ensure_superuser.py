@@ -18,8 +18,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, password_file, email, **options):
         if password_file:
-            with open(password_file) as f:
-                password = f.read().strip()
+            try:
+                with open(password_file) as f:
+                    password = f.read().strip()
+            except OSError as exc:
+                raise CommandError(f"cannot read {password_file}: {exc.strerror}") from exc
         else:
             password = env("DJANGO_SUPERUSER_PASSWORD", default="")
         if not password:
