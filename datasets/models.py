@@ -3,20 +3,11 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from hpml_portal.models import NamedEntity
 
-class Dataset(models.Model):
-    name = models.SlugField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
+class Dataset(NamedEntity):
+    """A named collection of data, versioned by DatasetVersion."""
 
 
 class DatasetVersion(models.Model):

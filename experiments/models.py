@@ -3,21 +3,13 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from hpml_portal.models import NamedEntity
 
-class Experiment(models.Model):
-    name = models.SlugField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
+
+class Experiment(NamedEntity):
+    """A named group of training runs, tracked as the MLflow experiment of the same name."""
+
     mlflow_experiment_id = models.CharField(max_length=64, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class TrainingRun(models.Model):

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from hpml_portal.models import NamedEntity
+
 # Alias names look like "production" or "staging-eu"; never a bare number, which would read
 # as a version.
 alias_validator = RegexValidator(
@@ -10,19 +12,8 @@ alias_validator = RegexValidator(
 )
 
 
-class RegisteredModel(models.Model):
-    name = models.SlugField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
+class RegisteredModel(NamedEntity):
+    """A named model, versioned by ModelVersion and pointed at by aliases."""
 
 
 class ModelVersion(models.Model):
