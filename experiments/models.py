@@ -68,12 +68,6 @@ class TrainingRun(models.Model):
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
 
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.started_at is None:
-            return None
-        return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
-
     def finish(self, status: str, *, error: str = "") -> None:
         """Move to a terminal status; refuses to leave one or to go anywhere else."""
         if status not in self.TERMINAL:

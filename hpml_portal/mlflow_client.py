@@ -103,8 +103,3 @@ def set_alias(model_name: str, alias: str, version: str | None) -> None:
             logger.info("MLflow alias %s@%s was not set", model_name, alias)
         return
     client.set_registered_model_alias(model_name, alias, version)
-
-
-def ping() -> None:
-    """Raise if the tracking store cannot be reached."""
-    _client().search_experiments(max_results=1)

@@ -186,9 +186,5 @@ class ModelCache:
                     self._models.popitem(last=False)
             return loaded
 
-    def clear(self) -> None:
-        with self._lock:
-            self._models.clear()
-
     def __len__(self) -> int:
         return len(self._models)
