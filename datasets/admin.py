@@ -1,10 +1,15 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from hpml_portal.admin_utils import ReadOnlyAdmin, admin_link, status_badge
+from accounts import access
+from accounts.access import Capability
+from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
+from hpml_portal.admin_utils import admin_link, status_badge
+from hpml_portal.errors import ServiceError
 
 from . import selectors, services
 from .forms import DatasetUploadForm
@@ -12,20 +17,17 @@ from .models import Dataset, DatasetVersion
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
-    list_display = ["name", "versions", "description", "created_at"]
+class DatasetAdmin(TeamScopedAdmin):
+    selector = staticmethod(selectors.dataset_list)
+    list_display = ["name", "team", "versions", "description", "created_at"]
+    list_filter = [TeamListFilter]
     search_fields = ["name", "description"]
     readonly_fields = ["created_by", "created_at"]
-    fields = ["name", "description", "created_by", "created_at"]
-
-    def get_queryset(self, request):
-        return selectors.dataset_list()
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # versions, runs and models refer to it
+    fields = ["team", "name", "description", "created_by", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["name", *self.readonly_fields] if obj else self.readonly_fields
+        fields = super().get_readonly_fields(request, obj)
+        return ["name", *fields] if obj else fields
 
     @admin.display(ordering="version_count")
     def versions(self, obj):
@@ -33,18 +35,20 @@ class DatasetAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, obj.version_count)
 
     def save_model(self, request, obj, form, change):
-        # The form has already checked the name (a slug, not taken).
+        # The form has already checked the name (a slug, not taken in the team).
         if change:
-            services.dataset_describe(dataset=obj, description=obj.description)
+            services.dataset_describe(dataset=obj, description=obj.description, user=request.user)
             return
         created = services.dataset_create(
-            name=obj.name, description=obj.description, user=request.user
+            name=obj.name, team=obj.team, description=obj.description, user=request.user
         )
         obj.pk, obj.created_at, obj.created_by = created.pk, created.created_at, created.created_by
 
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(ReadOnlyAdmin):
+class DatasetVersionAdmin(TeamScopedAdmin):
+    selector = staticmethod(selectors.dataset_version_list)
+    read_only = True
     list_display = [
         "ref",
         "status_badge",
@@ -56,9 +60,14 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
         "parent_link",
         "created_at",
     ]
-    list_filter = ["status", "format", "dataset"]
+    list_filter = [
+        "status",
+        "format",
+        TeamListFilter,
+        ("dataset", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["dataset__name", "sha256", "source"]
-    list_select_related = ["dataset", "parent__dataset"]
+    list_select_related = ["dataset__team", "parent__dataset"]
     readonly_fields = [
         "dataset",
         "version",
@@ -113,22 +122,30 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
         )
         return [upload, *super().get_urls()]
 
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_upload": self.has_upload_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def has_upload_permission(self, request) -> bool:
+        return access.can_anywhere(request.user, Capability.WRITE)
+
     def upload_view(self, request):
         """Upload a dataset file: stored now, checked on a worker."""
-        if not request.user.has_perm("datasets.add_datasetversion"):
-            return redirect("admin:datasets_datasetversion_changelist")
-        form = DatasetUploadForm(request.POST or None, request.FILES or None)
+        if not self.has_upload_permission(request):
+            raise PermissionDenied("uploading needs the scientist role in a team")
+        form = DatasetUploadForm(request.POST or None, request.FILES or None, user=request.user)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
                 version, created = services.dataset_version_ingest(
                     dataset_name=form.cleaned_data["dataset"],
+                    team=form.cleaned_data["team"],
                     source=services.IngestSource.upload(
                         upload, upload.name, form.cleaned_data["label_column"]
                     ),
                     user=request.user,
                 )
-            except services.DatasetError as exc:
+            except ServiceError as exc:
                 form.add_error("file", str(exc))
             else:
                 version.refresh_from_db()
@@ -146,6 +163,8 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
             "form": form,
             "title": "Upload a dataset file",
-            "datasets": Dataset.objects.values_list("name", flat=True),
+            "datasets": selectors.dataset_list(
+                user=request.user, capability=Capability.WRITE
+            ).values_list("name", flat=True),
         }
         return TemplateResponse(request, "admin/datasets/datasetversion/upload.html", context)

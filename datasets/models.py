@@ -22,6 +22,7 @@ class DatasetVersion(models.Model):
         PARQUET = "parquet"
 
     TERMINAL = {Status.READY, Status.FAILED}
+    TEAM_PATH = "dataset__team"
 
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
     version = models.PositiveIntegerField()

@@ -9,6 +9,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from accounts import access
+from accounts.access import Capability
+from accounts.models import Team
+from accounts.selectors import team_default
+from hpml_portal.errors import InvalidRequest
 from hpml_portal.storage import (
     ObjectTooLarge,
     delete_quietly,
@@ -25,7 +30,7 @@ from .models import Dataset, DatasetVersion
 logger = logging.getLogger(__name__)
 
 
-class DatasetError(ValueError):
+class DatasetError(InvalidRequest):
     """A request about datasets that cannot be carried out; the message says why."""
 
 
@@ -57,27 +62,37 @@ def _check_name(name: str) -> None:
     check_name("dataset", name, DatasetError)
 
 
-def dataset_create(*, name: str, description: str = "", user=None) -> Dataset:
+def dataset_create(
+    *, name: str, team: Team | None = None, description: str = "", user=None
+) -> Dataset:
+    """A new dataset in ``team`` (the default team when None), which ``user`` may write to."""
+    team = team or team_default()
+    access.require(user, team, Capability.WRITE, "create datasets")
     _check_name(name)
-    if Dataset.objects.filter(name=name).exists():
-        raise DatasetError(f"a dataset named {name!r} already exists")
-    return Dataset.objects.create(name=name, description=description, created_by=user)
+    if Dataset.objects.filter(team=team, name=name).exists():
+        raise DatasetError(f"team {team.slug!r} already has a dataset named {name!r}")
+    return Dataset.objects.create(team=team, name=name, description=description, created_by=user)
 
 
-def dataset_describe(*, dataset: Dataset, description: str) -> Dataset:
+def dataset_describe(*, dataset: Dataset, description: str, user=None) -> Dataset:
+    access.require(user, dataset.team, Capability.WRITE, "describe datasets")
     dataset.description = description
     dataset.save(update_fields=["description"])
     return dataset
 
 
 def dataset_version_ingest(
-    *, dataset_name: str, source: IngestSource, user=None
+    *, dataset_name: str, source: IngestSource, team: Team | None = None, user=None
 ) -> tuple[DatasetVersion, bool]:
     """Store the content and create a PENDING version whose checks run on a worker.
 
-    The content is stored under a key made of its sha256. Content this dataset already
-    holds (in a version that has not failed) returns that version and ``False``.
+    The dataset is ``team``'s (the default team when None), made on first use; ``user`` must
+    be allowed to write there. The content is stored under a key made of its sha256. Content
+    this dataset already holds (in a version that has not failed) returns that version and
+    ``False``.
     """
+    team = team or team_default()
+    access.require(user, team, Capability.WRITE, "ingest data")
     try:
         fmt = formats.format_for_filename(source.filename)
     except formats.DatasetFileError as exc:
@@ -88,19 +103,22 @@ def dataset_version_ingest(
         with spool as (path, sha256, size):
             if size == 0:
                 raise DatasetError("the file is empty")
-            existing = _live_version_with_content(dataset_name, sha256)
+            existing = _live_version_with_content(team, dataset_name, sha256)
             if existing is not None:
                 return existing, False
             stored = save_content_addressed(
-                path, sha256=sha256, prefix=f"datasets/{dataset_name}", suffix=f".{fmt}"
+                path,
+                sha256=sha256,
+                prefix=f"datasets/{team.slug}/{dataset_name}",
+                suffix=f".{fmt}",
             )
     except ObjectTooLarge as exc:
         raise DatasetError(str(exc)) from exc
     try:
-        return _create_version(dataset_name, stored, fmt, source, user), True
+        return _create_version(team, dataset_name, stored, fmt, source, user), True
     except IntegrityError:
         # Another request stored the same content first: answer with its version.
-        existing = _live_version_with_content(dataset_name, stored.sha256)
+        existing = _live_version_with_content(team, dataset_name, stored.sha256)
         if stored.created and (existing is None or existing.file.name != stored.name):
             delete_quietly(stored.name)
         if existing is None:
@@ -112,20 +130,22 @@ def dataset_version_ingest(
         raise
 
 
-def _live_version_with_content(dataset_name: str, sha256: str) -> DatasetVersion | None:
+def _live_version_with_content(team, dataset_name: str, sha256: str) -> DatasetVersion | None:
     return (
-        DatasetVersion.objects.filter(dataset__name=dataset_name, sha256=sha256)
+        DatasetVersion.objects.filter(dataset__team=team, dataset__name=dataset_name, sha256=sha256)
         .exclude(status=DatasetVersion.Status.FAILED)
         .order_by("version")
         .first()
     )
 
 
-def _create_version(name: str, stored, fmt: str, source: IngestSource, user) -> DatasetVersion:
+def _create_version(team, name, stored, fmt: str, source: IngestSource, user) -> DatasetVersion:
     from .tasks import ingest
 
     with transaction.atomic():
-        dataset, _ = Dataset.objects.get_or_create(name=name, defaults={"created_by": user})
+        dataset, _ = Dataset.objects.get_or_create(
+            team=team, name=name, defaults={"created_by": user}
+        )
         locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
         latest = locked.versions.aggregate(latest=Max("version"))["latest"] or 0
         version = DatasetVersion.objects.create(

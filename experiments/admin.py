@@ -2,9 +2,13 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
+from accounts import access
+from accounts.access import Capability
+from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
 from datasets.admin import DatasetVersionAdmin
 from datasets.models import DatasetVersion
-from hpml_portal.admin_utils import ReadOnlyAdmin, admin_link, status_badge
+from hpml_portal.admin_utils import admin_link, status_badge
+from hpml_portal.errors import ServiceError
 
 from . import selectors, services
 from .forms import TrainForm
@@ -12,34 +16,33 @@ from .models import Experiment, TrainingRun
 
 
 @admin.register(Experiment)
-class ExperimentAdmin(admin.ModelAdmin):
-    list_display = ["name", "run_count", "mlflow_experiment_id", "created_at"]
+class ExperimentAdmin(TeamScopedAdmin):
+    selector = staticmethod(selectors.experiment_list)
+    list_display = ["name", "team", "run_count", "mlflow_experiment_id", "created_at"]
+    list_filter = [TeamListFilter]
     search_fields = ["name", "description"]
-    fields = ["name", "description", "mlflow_experiment_id", "created_by", "created_at"]
+    fields = ["team", "name", "description", "mlflow_experiment_id", "created_by", "created_at"]
     readonly_fields = ["mlflow_experiment_id", "created_by", "created_at"]
-
-    def get_queryset(self, request):
-        return selectors.experiment_list()
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # its runs refer to it
 
     @admin.display(ordering="run_count", description="runs")
     def run_count(self, obj):
         return obj.run_count
 
     def get_readonly_fields(self, request, obj=None):
-        return ["name", *self.readonly_fields] if obj else self.readonly_fields
+        fields = super().get_readonly_fields(request, obj)
+        return ["name", *fields] if obj else fields
 
     def save_model(self, request, obj, form, change):
         saved = services.experiment_save(
-            name=obj.name, description=obj.description, user=request.user
+            name=obj.name, team=obj.team, description=obj.description, user=request.user
         )
         obj.pk, obj.created_at, obj.created_by = saved.pk, saved.created_at, saved.created_by
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(ReadOnlyAdmin):
+class TrainingRunAdmin(TeamScopedAdmin):
+    selector = staticmethod(selectors.training_run_list)
+    read_only = True
     list_display = [
         "id",
         "experiment",
@@ -52,7 +55,12 @@ class TrainingRunAdmin(ReadOnlyAdmin):
         "created_by",
         "created_at",
     ]
-    list_filter = ["status", "architecture", "experiment"]
+    list_filter = [
+        "status",
+        "architecture",
+        TeamListFilter,
+        ("experiment", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["id", "experiment__name", "model_name", "mlflow_run_id", "error"]
     readonly_fields = [
         "experiment",
@@ -78,9 +86,6 @@ class TrainingRunAdmin(ReadOnlyAdmin):
     ]
     actions = ["cancel_runs"]
 
-    def get_queryset(self, request):
-        return selectors.training_run_list()
-
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
         return status_badge(obj.status)
@@ -105,14 +110,18 @@ class TrainingRunAdmin(ReadOnlyAdmin):
         return admin_link(getattr(obj, "model_version", None))
 
     def has_cancel_permission(self, request):
-        return request.user.has_perm("experiments.change_trainingrun")
+        return access.can_anywhere(request.user, Capability.WRITE)
 
     @admin.action(description="Cancel the selected runs", permissions=["cancel"])
     def cancel_runs(self, request, queryset):
         cancelled = 0
         for run in queryset.exclude(status__in=TrainingRun.TERMINAL):
-            services.training_run_cancel(run=run)
-            cancelled += 1
+            try:
+                services.training_run_cancel(run=run, user=request.user)
+            except ServiceError as exc:
+                self.message_user(request, f"Run {run.pk}: {exc}", messages.ERROR)
+            else:
+                cancelled += 1
         self.message_user(request, f"Asked {cancelled} run(s) to cancel.")
 
 
@@ -126,7 +135,7 @@ class DatasetVersionTrainingAdmin(DatasetVersionAdmin):
     actions = ["train_model"]
 
     def has_train_permission(self, request):
-        return request.user.has_perm("experiments.add_trainingrun")
+        return access.can_anywhere(request.user, Capability.WRITE)
 
     @admin.action(description="Train a model on this version", permissions=["train"])
     def train_model(self, request, queryset):
@@ -160,7 +169,7 @@ class DatasetVersionTrainingAdmin(DatasetVersionAdmin):
                     hyperparameters=data["hyperparameters"],
                     user=request.user,
                 )
-            except services.TrainingError as exc:
+            except ServiceError as exc:
                 self.message_user(request, f"{version.ref}: {exc}", messages.ERROR)
             else:
                 run.refresh_from_db()

@@ -21,6 +21,7 @@ class TrainingRun(models.Model):
         CANCELLED = "CANCELLED"
 
     TERMINAL = {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}
+    TEAM_PATH = "experiment__team"
 
     experiment = models.ForeignKey(Experiment, on_delete=models.PROTECT, related_name="runs")
     dataset_version = models.ForeignKey(

@@ -67,15 +67,23 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
     if not training_run_claim(run_id=run_id, worker=worker):
         logger.info("run %s was not claimed: it is not QUEUED", run_id)
         return None
-    run = TrainingRun.objects.select_related("experiment", "dataset_version__dataset").get(
+    run = TrainingRun.objects.select_related("experiment__team", "dataset_version__dataset").get(
         pk=run_id
     )
     stored: StoredObject | None = None
     try:
         x, y = dataset_version_load(version=run.dataset_version)
-        tags = {"hpml.run_id": str(run.pk), "hpml.dataset": run.dataset_version.ref}
+        experiment = run.experiment
+        tags = {
+            "hpml.run_id": str(run.pk),
+            "hpml.team": experiment.team.slug,
+            "hpml.dataset": run.dataset_version.ref,
+        }
         with mlflow_client.tracked_run(
-            experiment=run.experiment.name, run_name=f"run-{run.pk}", tags=tags
+            experiment=experiment.ref,
+            known_experiment_id=experiment.mlflow_experiment_id,
+            run_name=f"run-{run.pk}",
+            tags=tags,
         ) as tracker:
             training_run_set_tracking(
                 run=run, mlflow_run_id=tracker.run_id, experiment_id=tracker.experiment_id
@@ -103,7 +111,7 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
                     run_id=run.pk, status=TrainingRun.Status.CANCELLED, metrics=metrics
                 )
             tracker.log_metrics(result.test_metrics)
-            stored = _store_model(result.model, run.model_name)
+            stored = _store_model(result.model, f"{experiment.team.slug}/{run.model_name}")
             model_uri = tracker.log_model(result.model, example=x[:5].astype(np.float32))
             run = _register(run, result, stored, metrics, model_uri, tracker.run_id)
             if run.status != TrainingRun.Status.SUCCEEDED:
@@ -128,12 +136,12 @@ def _final_metrics(result: trainer.TrainResult) -> dict:
     }
 
 
-def _store_model(model, model_name: str) -> StoredObject:
+def _store_model(model, folder: str) -> StoredObject:
     with tempfile.TemporaryDirectory(prefix="hpml-model-") as tmp:
         path = Path(tmp) / "model.keras"
         model.save(path)
         return save_content_addressed(
-            path, sha256=sha256_file(path), prefix=f"models/{model_name}", suffix=".keras"
+            path, sha256=sha256_file(path), prefix=f"models/{folder}", suffix=".keras"
         )
 
 
@@ -155,6 +163,7 @@ def _register(run, result, stored, metrics, model_uri, mlflow_run_id) -> Trainin
             )
         model_version_register(
             model_name=run.model_name,
+            team=run.experiment.team,
             artifact=Artifact(name=stored.name, sha256=stored.sha256, size_bytes=stored.size),
             signature=signature,
             metrics=metrics,

@@ -4,10 +4,16 @@ import logging
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import access
+from accounts.access import Capability
+from accounts.models import Team
+from accounts.selectors import team_default
 from datasets.models import DatasetVersion
+from hpml_portal.errors import Conflict, InvalidRequest
 from hpml_portal.validation import check_name
 
 from .models import Experiment, TrainingRun
@@ -20,25 +26,42 @@ from .training.hyperparameters import (
 logger = logging.getLogger(__name__)
 
 
-class TrainingError(ValueError):
+class TrainingError(InvalidRequest):
     """A training request that cannot be carried out; the message says why."""
+
+
+class RunEnded(TrainingError, Conflict):
+    """The run has already ended (HTTP 409)."""
+
+    http_status = 409
+
+
+class RunLimitReached(Conflict):
+    """The team has as many queued and running runs as TEAM_MAX_ACTIVE_RUNS allows (409)."""
 
 
 def _check_slug(kind: str, name: str) -> None:
     check_name(kind, name, TrainingError)
 
 
-def experiment_get_or_create(*, name: str, user=None, description: str = "") -> Experiment:
+def experiment_get_or_create(
+    *, name: str, team: Team | None = None, user=None, description: str = ""
+) -> Experiment:
+    """``team``'s experiment called ``name`` (the default team when None), made on first use."""
+    team = team or team_default()
+    access.require(user, team, Capability.WRITE, "create experiments")
     _check_slug("experiment", name)
     experiment, _ = Experiment.objects.get_or_create(
-        name=name, defaults={"created_by": user, "description": description}
+        team=team, name=name, defaults={"created_by": user, "description": description}
     )
     return experiment
 
 
-def experiment_save(*, name: str, description: str = "", user=None) -> Experiment:
+def experiment_save(
+    *, name: str, team: Team | None = None, description: str = "", user=None
+) -> Experiment:
     """Create an experiment, or update the description of the one with this name."""
-    experiment = experiment_get_or_create(name=name, user=user, description=description)
+    experiment = experiment_get_or_create(name=name, team=team, user=user, description=description)
     if experiment.description != description:
         experiment.description = description
         experiment.save(update_fields=["description"])
@@ -52,14 +75,24 @@ def training_run_create(
     model_name: str,
     architecture: str = "mlp",
     hyperparameters: dict | None = None,
+    team: Team | None = None,
     user=None,
 ) -> TrainingRun:
     """Check the request, create a QUEUED run and queue it for a training worker after commit.
 
-    The experiment is made on first use. Nothing at all is created when the dataset version
-    is not READY, the architecture is unknown or cannot take the data, or a hyperparameter is
-    unknown, not a number or out of range.
+    The run, its experiment (made on first use) and the model it registers into all belong to
+    the dataset's team (``team``, when given, must be that one), where ``user`` must be allowed
+    to train. Nothing at all is created when the dataset version is not READY, the
+    architecture is unknown or cannot take the data, a hyperparameter is unknown, not a number
+    or out of range, or the team already has TEAM_MAX_ACTIVE_RUNS queued and running runs.
     """
+    owner = dataset_version.dataset.team
+    access.require(user, owner, Capability.WRITE, "train")
+    if team is not None and team.pk != owner.pk:
+        raise TrainingError(
+            f"dataset version {dataset_version.ref} belongs to team {owner.slug!r}, the "
+            f"experiment to team {team.slug!r}: train in the dataset's team"
+        )
     _check_slug("experiment", experiment_name)
     _check_slug("model", model_name)
     if dataset_version.status != DatasetVersion.Status.READY:
@@ -75,8 +108,9 @@ def training_run_create(
     if dataset_version.schema.get("num_classes", 0) < 2:
         raise TrainingError(f"dataset version {dataset_version.ref} has fewer than 2 classes")
     with transaction.atomic():
+        _check_run_limit(owner)
         experiment, _ = Experiment.objects.get_or_create(
-            name=experiment_name, defaults={"created_by": user}
+            team=owner, name=experiment_name, defaults={"created_by": user}
         )
         run = TrainingRun.objects.create(
             experiment=experiment,
@@ -89,6 +123,23 @@ def training_run_create(
         )
         transaction.on_commit(lambda: _enqueue(run))
     return run
+
+
+def _check_run_limit(team: Team) -> None:
+    """Refuse a run past the team's limit; the team row is locked so that two requests at the
+    limit cannot both get through."""
+    limit = settings.TEAM_MAX_ACTIVE_RUNS
+    if not limit:
+        return
+    Team.objects.select_for_update().filter(pk=team.pk).first()
+    active = TrainingRun.objects.filter(
+        experiment__team=team, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
+    ).count()
+    if active >= limit:
+        raise RunLimitReached(
+            f"team {team.slug!r} already has {active} queued or running training runs, its "
+            f"limit (TEAM_MAX_ACTIVE_RUNS={limit}): wait for some to end, or cancel some"
+        )
 
 
 def _enqueue(run: TrainingRun) -> None:
@@ -149,11 +200,12 @@ def training_run_fail(*, run_id: int, error: str) -> TrainingRun:
     return training_run_finish(run_id=run_id, status=TrainingRun.Status.FAILED, error=error)
 
 
-def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+def training_run_cancel(*, run: TrainingRun, user=None) -> TrainingRun:
     """Cancel a run: a QUEUED one ends CANCELLED now (it will never be claimed); a RUNNING
     one is flagged and stops at its next batch boundary. An ended run cannot be cancelled."""
+    access.require(user, run.experiment.team, Capability.WRITE, "cancel runs")
     if run.is_terminal:
-        raise TrainingError(f"run {run.pk} has already ended ({run.status})")
+        raise RunEnded(f"run {run.pk} has already ended ({run.status})")
     runs = TrainingRun.objects.filter(pk=run.pk)
     # Both are conditional UPDATEs, so a worker claiming the run meanwhile cannot be missed.
     changed = runs.filter(status=TrainingRun.Status.QUEUED).update(
@@ -161,7 +213,7 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
     ) or runs.filter(status=TrainingRun.Status.RUNNING).update(cancel_requested=True)
     run.refresh_from_db()
     if not changed:  # it ended between the caller's read and now
-        raise TrainingError(f"run {run.pk} has already ended ({run.status})")
+        raise RunEnded(f"run {run.pk} has already ended ({run.status})")
     return run
 
 

@@ -25,17 +25,32 @@ def _broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 
+LOOPBACK = {"127.0.0.1", "::1"}
+
+
+def _may_see_detail(request) -> bool:
+    """Errors name hosts, ports and buckets: only staff and callers on this machine see them."""
+    if request.META.get("REMOTE_ADDR") in LOOPBACK:
+        return True
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_active and user.is_staff)
+
+
 @require_GET
 def readyz(request):
-    """The database, the object storage and the broker can all be reached."""
-    checks = {}
+    """The database, the object storage and the broker can all be reached. Everyone learns
+    the status and which parts fail; staff and loopback callers also learn why."""
+    checks, errors = {}, {}
     for name, check in (("database", _database), ("storage", check_storage), ("broker", _broker)):
         try:
             check()
             checks[name] = "ok"
         except Exception as exc:
-            checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
-    ready = all(result == "ok" for result in checks.values())
+            checks[name] = "error"
+            errors[name] = f"{type(exc).__name__}: {exc}"[:300]
+    if _may_see_detail(request):
+        checks.update({name: f"error: {detail}" for name, detail in errors.items()})
+    ready = not errors
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
     )

@@ -3,9 +3,14 @@
 Import it inside the functions that need it (tasks, not views): MLflow is heavy, and web
 processes and ``manage.py check`` should not load it. Names and values sent to MLflow come
 from our own database rows (slugs, numbers), never from a user's path or URI.
+
+Importing it points this process's MLflow at the settings' tracking and registry store: left
+alone, MLflow falls back to a ``mlflow.db`` and ``./mlruns`` in whatever folder the process
+started in.
 """
 
 import logging
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -18,8 +23,27 @@ logger = logging.getLogger(__name__)
 TERMINAL = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELLED": "KILLED"}
 
 
-def _client() -> MlflowClient:
+def configure() -> None:
+    """Point MLflow at the settings' store, for every MLflow call this process makes."""
     mlflow.set_tracking_uri(settings.MLFLOW_TRACKING_URI)
+    mlflow.set_registry_uri(settings.MLFLOW_TRACKING_URI)
+    if settings.MLFLOW_ARTIFACT_ROOT.startswith("s3://"):
+        # MLflow's S3 artifact store reads its endpoint and keys from the environment, which
+        # may not hold them (keys from *_FILE secrets): hand it the storage settings.
+        for name, value in (
+            ("MLFLOW_S3_ENDPOINT_URL", settings.AWS_S3_ENDPOINT_URL),
+            ("AWS_ACCESS_KEY_ID", settings.AWS_ACCESS_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", settings.AWS_SECRET_ACCESS_KEY),
+            ("AWS_DEFAULT_REGION", settings.AWS_S3_REGION_NAME),
+        ):
+            if value:
+                os.environ.setdefault(name, value)
+
+
+configure()
+
+
+def _client() -> MlflowClient:
     return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI)
 
 
@@ -65,10 +89,16 @@ class RunTracker:
 
 
 @contextmanager
-def tracked_run(*, experiment: str, run_name: str, tags: Mapping[str, str]) -> Iterator[RunTracker]:
-    """Open an MLflow run; it ends FAILED if the block raises, else as :meth:`end` says."""
-    _client()
-    run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name, tags=tags)
+def tracked_run(
+    *, experiment: str, known_experiment_id: str = "", run_name: str, tags: Mapping[str, str]
+) -> Iterator[RunTracker]:
+    """Open an MLflow run in the experiment ``known_experiment_id``, else the one named
+    ``experiment`` (made on first use); it ends FAILED if the block raises."""
+    run = mlflow.start_run(
+        experiment_id=known_experiment_id or experiment_id(experiment),
+        run_name=run_name,
+        tags=tags,
+    )
     try:
         yield RunTracker(run.info.run_id, run.info.experiment_id)
     except BaseException:

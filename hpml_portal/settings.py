@@ -7,6 +7,7 @@ switches the same code to PostgreSQL, Redis, S3/MinIO and an MLflow server. Any 
 instead come from a file named by ``<NAME>_FILE`` (Kubernetes secrets).
 """
 
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -36,7 +37,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -44,10 +45,11 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "hpml_portal",
+    "accounts",
     "datasets",
     "experiments",
     "models_registry",
@@ -111,16 +113,21 @@ STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATIC_URL = "/static/"
 
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)
+AWS_ACCESS_KEY_ID = env("AWS_ACCESS_KEY_ID", default=None)
+AWS_SECRET_ACCESS_KEY = env("AWS_SECRET_ACCESS_KEY", default=None)
+AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME", default="us-east-1")
+AWS_LOCATION = env("AWS_LOCATION", default="")
 if AWS_STORAGE_BUCKET_NAME:
     DEFAULT_STORAGE = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
-            "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
-            "access_key": env("AWS_ACCESS_KEY_ID", default=None),
-            "secret_key": env("AWS_SECRET_ACCESS_KEY", default=None),
-            "region_name": env("AWS_S3_REGION_NAME", default="us-east-1"),
-            "location": env("AWS_LOCATION", default=""),
+            "endpoint_url": AWS_S3_ENDPOINT_URL,
+            "access_key": AWS_ACCESS_KEY_ID,
+            "secret_key": AWS_SECRET_ACCESS_KEY,
+            "region_name": AWS_S3_REGION_NAME,
+            "location": AWS_LOCATION,
             "addressing_style": "path",
             "signature_version": "s3v4",
             "default_acl": None,
@@ -186,13 +193,21 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- tracking (MLflow) ------------------------------------------------------------------------
 
-_embedded_mlflow = f"sqlite:///{VAR_DIR / 'mlflow.db'}"
-MLFLOW_TRACKING_URI = env("MLFLOW_TRACKING_URI", default=_embedded_mlflow)
-# Where new MLflow experiments keep artifacts; empty lets an MLflow server decide.
-MLFLOW_ARTIFACT_ROOT = env(
-    "MLFLOW_ARTIFACT_ROOT",
-    default=(VAR_DIR / "mlartifacts").as_uri() if _embedded_mlflow == MLFLOW_TRACKING_URI else "",
-)
+MLFLOW_TRACKING_URI = env("MLFLOW_TRACKING_URI", default=f"sqlite:///{VAR_DIR / 'mlflow.db'}")
+# Where new MLflow experiments keep artifacts. A tracking server decides for itself (empty);
+# with a database or file store the artifacts would otherwise land in ./mlruns of whatever
+# folder a worker started in: they go to the bucket under a prefix, or under var/.
+if MLFLOW_TRACKING_URI.startswith(("http://", "https://")):
+    _mlflow_artifacts = ""
+elif AWS_STORAGE_BUCKET_NAME:
+    _prefix = "/".join(part for part in (AWS_LOCATION.strip("/"), "mlflow-artifacts") if part)
+    _mlflow_artifacts = f"s3://{AWS_STORAGE_BUCKET_NAME}/{_prefix}"
+else:
+    _mlflow_artifacts = (VAR_DIR / "mlartifacts").as_uri()
+MLFLOW_ARTIFACT_ROOT = env("MLFLOW_ARTIFACT_ROOT", default=_mlflow_artifacts)
+# The platform runs without internet: MLflow must not try to send usage data anywhere.
+MLFLOW_DISABLE_TELEMETRY = env.bool("MLFLOW_DISABLE_TELEMETRY", default=True)
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true" if MLFLOW_DISABLE_TELEMETRY else "false"
 
 # --- serving ----------------------------------------------------------------------------------
 
@@ -207,19 +222,91 @@ if not 0.0 <= PREDICTION_LOG_SAMPLE_RATE <= 1.0:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
+        "accounts.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every view: a signed-in caller, a token used only where it is allowed, and the role the
+    # action needs in the team of the object it acts on.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.api.permissions.TokenScope",
+        "accounts.api.permissions.TeamRole",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttles.SubmitThrottle"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "hpml_portal.api.filters.KnownParameters",
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "EXCEPTION_HANDLER": "hpml_portal.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
+# Requests per identity (user, else client address): "N/s", "N/min", "N/hour", "N/day" or
+# "off". Counted in the cache: set CACHE_URL to Redis so that every process counts together.
+THROTTLE_RATES = {
+    "predict": env("THROTTLE_PREDICT_RATE", default="6000/min"),
+    "submit": env("THROTTLE_SUBMIT_RATE", default="60/min"),
+}
+# Queued and running training runs a team may have at once (0: no limit).
+TEAM_MAX_ACTIVE_RUNS = env.int("TEAM_MAX_ACTIVE_RUNS", default=20)
+
+# --- sign-on with the organisation's identity service (bearer JWTs) ---------------------------
+
+# On when a JWKS URL or a public key (PEM, or JWT_PUBLIC_KEY_FILE) is set.
+JWT_JWKS_URL = env("JWT_JWKS_URL", default="")
+JWT_PUBLIC_KEY = env("JWT_PUBLIC_KEY", default="")
+JWT_ISSUER = env("JWT_ISSUER", default="")
+JWT_AUDIENCE = env.list("JWT_AUDIENCE", default=[])
+JWT_ALGORITHMS = env.list("JWT_ALGORITHMS", default=["RS256", "ES256"])
+JWT_USERNAME_CLAIM = env("JWT_USERNAME_CLAIM", default="sub")
+JWT_ROLES_CLAIM = env("JWT_ROLES_CLAIM", default="hpml_roles")
+JWT_CREATE_USERS = env.bool("JWT_CREATE_USERS", default=False)
+JWT_LEEWAY = env.int("JWT_LEEWAY", default=30)
+JWT_JWKS_CACHE_SECONDS = env.int("JWT_JWKS_CACHE_SECONDS", default=300)
+JWT_JWKS_COOLDOWN_SECONDS = env.float("JWT_JWKS_COOLDOWN_SECONDS", default=10.0)
+JWT_JWKS_TIMEOUT = env.float("JWT_JWKS_TIMEOUT", default=5.0)
+if JWT_JWKS_URL or JWT_PUBLIC_KEY:
+    # A bad key or a weak algorithm list must stop the process, not fail every request.
+    from accounts.jwt import JWTConfig
+
+    try:
+        JWTConfig(
+            jwks_url=JWT_JWKS_URL,
+            public_key=JWT_PUBLIC_KEY,
+            issuer=JWT_ISSUER,
+            audience=tuple(JWT_AUDIENCE),
+            algorithms=tuple(JWT_ALGORITHMS),
+        ).check()
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"JWT settings: {exc}") from exc
+
+# --- cache (throttle counters, sign-on bookkeeping) -------------------------------------------
+
+CACHE_URL = env("CACHE_URL", default="")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="hpml"),
+        }
+    }
+elif CACHE_URL in ("", "locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured("CACHE_URL must be a redis:// URL, or unset for a per-process cache")
 SPECTACULAR_SETTINGS = {
     "TITLE": "High Peaks ML Platform API",
     "DESCRIPTION": "Datasets, training runs, model registry and predictions.",
     "VERSION": "1",
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.api.permissions.TokenScope",
+    ],
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI's files ship with the package: the docs page works without internet.

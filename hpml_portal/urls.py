@@ -3,20 +3,40 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
+from rest_framework_nested.routers import NestedSimpleRouter
 
-from datasets.api.views import DatasetVersionViewSet, DatasetViewSet
-from experiments.api.views import ExperimentViewSet, TrainingRunViewSet
+from accounts.api.views import AuditEventViewSet, TeamViewSet
+from datasets.api.views import DatasetVersionFlatViewSet, DatasetVersionViewSet, DatasetViewSet
+from experiments.api.views import ExperimentRunViewSet, ExperimentViewSet, TrainingRunViewSet
 from inference.api.views import PredictView
-from models_registry.api.views import RegisteredModelViewSet
+from models_registry.api.views import (
+    AliasEventViewSet,
+    ModelVersionAliasViewSet,
+    ModelVersionViewSet,
+    RegisteredModelViewSet,
+)
 
 from . import health
 
 router = DefaultRouter()
+router.register("teams", TeamViewSet, basename="team")
+router.register("audit", AuditEventViewSet, basename="auditevent")
 router.register("datasets", DatasetViewSet, basename="dataset")
-router.register("dataset-versions", DatasetVersionViewSet, basename="datasetversion")
+router.register("dataset-versions", DatasetVersionFlatViewSet, basename="datasetversion")
 router.register("experiments", ExperimentViewSet, basename="experiment")
 router.register("runs", TrainingRunViewSet, basename="trainingrun")
 router.register("models", RegisteredModelViewSet, basename="registeredmodel")
+
+# Nested resources: each looks its parent up among the caller's teams' objects.
+datasets = NestedSimpleRouter(router, "datasets", lookup="dataset")
+datasets.register("versions", DatasetVersionViewSet, basename="dataset-versions")
+experiments = NestedSimpleRouter(router, "experiments", lookup="experiment")
+experiments.register("runs", ExperimentRunViewSet, basename="experiment-runs")
+models = NestedSimpleRouter(router, "models", lookup="model")
+models.register("versions", ModelVersionViewSet, basename="model-versions")
+models.register("alias-events", AliasEventViewSet, basename="model-alias-events")
+versions = NestedSimpleRouter(models, "versions", lookup="version")
+versions.register("aliases", ModelVersionAliasViewSet, basename="model-version-aliases")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
@@ -27,5 +47,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/models/<slug:name>/predict/", PredictView.as_view(), name="predict"),
     path("api/v1/", include(router.urls)),
+    path("api/v1/", include(datasets.urls)),
+    path("api/v1/", include(experiments.urls)),
+    path("api/v1/", include(models.urls)),
+    path("api/v1/", include(versions.urls)),
     path("api-auth/", include("rest_framework.urls")),
 ]

@@ -5,6 +5,8 @@ from django.db import models
 class PredictionLog(models.Model):
     """A sampled record of one prediction request (PREDICTION_LOG_SAMPLE_RATE)."""
 
+    TEAM_PATH = "model_version__model__team"
+
     class Outcome(models.TextChoices):
         OK = "ok"
         REJECTED = "rejected"

@@ -15,18 +15,27 @@ from pathlib import Path
 
 import numpy as np
 
+# Each error names the HTTP status the API answers it with (read by the API's exception
+# handler), so this module needs no web framework.
+
 
 class InputError(ValueError):
     """The request's instances do not fit the model's signature; the message says how."""
+
+    http_status = 400
 
 
 class BatchTooLarge(InputError):
     """More instances than one request may carry."""
 
+    http_status = 413
+
 
 class ModelIntegrityError(RuntimeError):
     """A stored model file does not match the sha256 recorded at registration, or cannot be
     loaded safely."""
+
+    http_status = 503
 
 
 @dataclass(frozen=True)

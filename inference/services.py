@@ -7,9 +7,16 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from accounts import access
+from accounts.access import Capability
+from accounts.models import ApiToken
 from hpml_portal.storage import local_copy
 from models_registry.models import ModelVersion
-from models_registry.selectors import DEFAULT_ALIAS, model_version_resolve
+from models_registry.selectors import (
+    DEFAULT_ALIAS,
+    model_version_resolve,
+    registered_model_get,
+)
 
 from .models import PredictionLog
 
@@ -48,7 +55,11 @@ def model_runtime_get(model_version: ModelVersion):
                     path, sha256=model_version.sha256, signature=model_version.signature
                 )
         except FileNotFoundError as exc:
-            raise ModelIntegrityError(f"the model file is missing from storage: {exc}") from exc
+            raise ModelIntegrityError(
+                f"the model cannot be served: its file is missing from storage: {exc}"
+            ) from exc
+        except ModelIntegrityError as exc:
+            raise ModelIntegrityError(f"the model cannot be served: {exc}") from exc
 
     return _cache().get(f"{model_version.pk}:{model_version.sha256}", load)
 
@@ -59,16 +70,26 @@ def prediction_create(
     instances: object,
     version: int | None = None,
     alias: str | None = None,
+    team: str | None = None,
     user=None,
+    token: ApiToken | None = None,
 ) -> Prediction:
     """Predict with a model version (``production`` unless a version or alias is named).
 
-    Raises ``ModelNotFound``, ``AliasNotSet`` or ``runtime.InputError``; a rejected request is
-    logged (when sampled) as rejected, never as a success.
+    The model is found among ``user``'s teams (``team`` when several have one of that name);
+    any role there may predict. A token limited to some models may predict with those only.
+    Raises ``ModelNotFound``, ``AliasNotSet``, ``AccessDenied`` or ``runtime.InputError``; a
+    rejected request is logged (when sampled) as rejected, never as a success.
     """
     from .runtime import InputError, parse_instances
 
-    model_version = model_version_resolve(model_name, version=version, alias=alias)
+    model = registered_model_get(user=user, name=model_name, team=team)
+    access.require(user, model.team, Capability.PREDICT, "predict")
+    if token is not None and token.predict_only and model.ref not in token.predict_models:
+        raise access.AccessDenied(
+            f"this token may only predict with {', '.join(token.predict_models)}"
+        )
+    model_version = model_version_resolve(model, version=version, alias=alias)
     requested = f"version:{version}" if version is not None else f"alias:{alias or DEFAULT_ALIAS}"
     loaded = model_runtime_get(model_version)
     started = time.perf_counter()

@@ -1,6 +1,10 @@
 from django.contrib import admin, messages
 
-from hpml_portal.admin_utils import ReadOnlyAdmin, admin_link
+from accounts import access
+from accounts.access import Capability
+from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
+from hpml_portal.admin_utils import admin_link
+from hpml_portal.errors import ServiceError
 
 from . import selectors, services
 from .models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
@@ -15,6 +19,9 @@ class ModelAliasInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def has_view_permission(self, request, obj=None):
+        return True  # shown on a model's page, which has already checked the person's role
 
     # Each row prints its model, versions and user: fetch them with the rows, not one by one.
     related = ["model", "version__model", "updated_by"]
@@ -32,24 +39,29 @@ class AliasEventInline(ModelAliasInline):
 
 
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "version_count", "latest_version", "alias_list", "created_at"]
+class RegisteredModelAdmin(TeamScopedAdmin):
+    selector = staticmethod(selectors.registered_model_list)
+    list_display = [
+        "name",
+        "team",
+        "version_count",
+        "latest_version",
+        "alias_list",
+        "created_at",
+    ]
+    list_filter = [TeamListFilter]
     search_fields = ["name", "description"]
-    fields = ["name", "description", "created_at"]
-    readonly_fields = ["name", "created_at"]
+    fields = ["team", "name", "description", "mlflow_name", "created_at"]
+    readonly_fields = ["team", "name", "mlflow_name", "created_at"]
     inlines = [ModelAliasInline, AliasEventInline]
 
     def has_add_permission(self, request):
         return False  # models come from training runs
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # versions, aliases and their audit trail hang on it
-
     def save_model(self, request, obj, form, change):
-        services.registered_model_describe(model=obj, description=obj.description)
-
-    def get_queryset(self, request):
-        return selectors.registered_model_list()
+        services.registered_model_describe(
+            model=obj, description=obj.description, user=request.user
+        )
 
     @admin.display(ordering="version_count", description="versions")
     def version_count(self, obj):
@@ -65,7 +77,9 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(ReadOnlyAdmin):
+class ModelVersionAdmin(TeamScopedAdmin):
+    selector = staticmethod(selectors.model_version_list)
+    read_only = True
     list_display = [
         "__str__",
         "alias_list",
@@ -76,7 +90,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         "mlflow_version",
         "created_at",
     ]
-    list_filter = ["model", "architecture"]
+    list_filter = [TeamListFilter, ("model", admin.RelatedOnlyFieldListFilter), "architecture"]
     search_fields = ["model__name", "sha256", "mlflow_run_id"]
     readonly_fields = [
         "model",
@@ -96,9 +110,6 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     ]
     actions = ["promote_production", "promote_staging"]
 
-    def get_queryset(self, request):
-        return selectors.model_version_list()
-
     @admin.display(description="aliases")
     def alias_list(self, obj):
         return ", ".join(sorted(a.alias for a in obj.aliases.all())) or "-"
@@ -112,8 +123,11 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     def run_link(self, obj):
         return admin_link(obj.run, f"run {obj.run_id}" if obj.run_id else None)
 
-    def has_promote_permission(self, request):
-        return request.user.has_perm("models_registry.add_aliasevent")
+    def has_promote_production_permission(self, request):
+        return access.can_anywhere(request.user, Capability.PROMOTE)
+
+    def has_set_alias_permission(self, request):
+        return access.can_anywhere(request.user, Capability.WRITE)
 
     def _promote(self, request, queryset, alias: str) -> None:
         versions = list(queryset.select_related("model"))
@@ -123,9 +137,16 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             )
             return
         for version in versions:
-            event = services.model_alias_set(
-                model_version=version, alias=alias, user=request.user, comment="set in the admin"
-            )
+            try:
+                event = services.model_alias_set(
+                    model_version=version,
+                    alias=alias,
+                    user=request.user,
+                    comment="set in the admin",
+                )
+            except ServiceError as exc:
+                self.message_user(request, f"{version}: {exc}", messages.ERROR)
+                continue
             if event is None:
                 self.message_user(
                     request, f"{version.model.name}@{alias} already is v{version.version}."
@@ -133,20 +154,19 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             else:
                 self.message_user(request, f"{version.model.name}@{alias} → v{version.version}.")
 
-    @admin.action(description="Promote to production", permissions=["promote"])
+    @admin.action(description="Promote to production", permissions=["promote_production"])
     def promote_production(self, request, queryset):
         self._promote(request, queryset, "production")
 
-    @admin.action(description="Promote to staging", permissions=["promote"])
+    @admin.action(description="Promote to staging", permissions=["set_alias"])
     def promote_staging(self, request, queryset):
         self._promote(request, queryset, "staging")
 
 
 @admin.register(AliasEvent)
-class AliasEventAdmin(ReadOnlyAdmin):
+class AliasEventAdmin(TeamScopedAdmin):
+    selector = staticmethod(selectors.alias_event_list)
+    read_only = True
     list_display = ["created_at", "model", "alias", "from_version", "to_version", "user", "comment"]
-    list_filter = ["alias", "model"]
+    list_filter = ["alias", TeamListFilter, ("model", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["model__name", "alias", "comment", "user__username"]
-
-    def get_queryset(self, request):
-        return selectors.alias_event_list()

@@ -15,8 +15,16 @@ alias_validator = RegexValidator(
 class RegisteredModel(NamedEntity):
     """A named model, versioned by ModelVersion and pointed at by aliases."""
 
+    mlflow_name = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Its name in the MLflow registry, whose names are global: team.name.",
+    )
+
 
 class ModelVersion(models.Model):
+    TEAM_PATH = "model__team"
+
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
     version = models.PositiveIntegerField()
     run = models.OneToOneField(
@@ -66,6 +74,8 @@ class ModelVersion(models.Model):
 class ModelAlias(models.Model):
     """Where an alias of a model points now. Every change also writes an AliasEvent."""
 
+    TEAM_PATH = "model__team"
+
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
     alias = models.CharField(max_length=64, validators=[alias_validator])
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
@@ -88,6 +98,8 @@ class ModelAlias(models.Model):
 class AliasEvent(models.Model):
     """Audit row: who moved which alias, from which version to which, when, and why."""
 
+    TEAM_PATH = "model__team"
+
     model = models.ForeignKey(
         RegisteredModel, on_delete=models.CASCADE, related_name="alias_events"
     )
@@ -108,4 +120,6 @@ class AliasEvent(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.model.name}@{self.alias}: {self.from_version_id} -> {self.to_version_id}"
+        before = f"v{self.from_version.version}" if self.from_version else "nothing"
+        after = f"v{self.to_version.version}" if self.to_version else "nothing"
+        return f"{self.model.name}@{self.alias}: {before} -> {after}"

@@ -1,24 +1,32 @@
-"""Reads of the model registry."""
+"""Reads of the model registry, scoped to what the caller's teams hold."""
 
 from django.db.models import Count, Max, Prefetch, QuerySet
+
+from accounts import access
+from accounts.access import Capability
+from accounts.selectors import one_by_name
+from hpml_portal.errors import Conflict, NotFound
 
 from .models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 
 DEFAULT_ALIAS = "production"
 
 
-class ModelNotFound(LookupError):
-    """No such model or version (HTTP 404)."""
+class ModelNotFound(NotFound):
+    """No such model or version among the caller's (HTTP 404)."""
 
 
-class AliasNotSet(LookupError):
+class AliasNotSet(Conflict, LookupError):
     """The model exists but the alias points nowhere (HTTP 409)."""
 
 
-def registered_model_list() -> QuerySet[RegisteredModel]:
+def registered_model_list(
+    *, user, capability: Capability | None = Capability.READ
+) -> QuerySet[RegisteredModel]:
     # Meta.ordering is ignored by aggregating queries: order explicitly so pages are stable.
-    return (
-        RegisteredModel.objects.order_by("name")
+    models = (
+        RegisteredModel.objects.select_related("team")
+        .order_by("name", "team__slug")
         .annotate(
             version_count=Count("versions", distinct=True),
             latest_version=Max("versions__version"),
@@ -27,47 +35,57 @@ def registered_model_list() -> QuerySet[RegisteredModel]:
             Prefetch("aliases", queryset=ModelAlias.objects.select_related("version"))
         )
     )
+    return access.scope(models, user, "team", capability)
 
 
-def model_version_list() -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.select_related(
-        "model", "run", "dataset_version__dataset", "created_by"
+def registered_model_get(*, user, name: str, team: str | None = None) -> RegisteredModel:
+    """The model called ``name`` among the caller's teams (``team`` when several have one)."""
+    models = access.scope(RegisteredModel.objects.all(), user, "team", None)
+    return one_by_name(models, name=name, team=team, kind="model", not_found=ModelNotFound)
+
+
+def model_version_list(
+    *, user, capability: Capability | None = Capability.READ
+) -> QuerySet[ModelVersion]:
+    versions = ModelVersion.objects.select_related(
+        "model__team", "run", "dataset_version__dataset", "created_by"
     ).prefetch_related("aliases")
+    return access.scope(versions, user, ModelVersion.TEAM_PATH, capability)
 
 
-def alias_event_list() -> QuerySet[AliasEvent]:
+def alias_event_list(
+    *, user, capability: Capability | None = Capability.READ
+) -> QuerySet[AliasEvent]:
     # The versions print as "model vN" in the admin: fetch their model with them.
-    return AliasEvent.objects.select_related(
-        "model", "from_version__model", "to_version__model", "user"
+    events = AliasEvent.objects.select_related(
+        "model__team", "from_version__model", "to_version__model", "user"
     )
+    return access.scope(events, user, AliasEvent.TEAM_PATH, capability)
 
 
-def model_version_get(model_name: str, version: int) -> ModelVersion:
-    found = model_version_list().filter(model__name=model_name, version=version).first()
+def model_version_get(model: RegisteredModel, version: int) -> ModelVersion:
+    """Version ``version`` of a model the caller has already been allowed to see."""
+    found = model_version_list(user=None).filter(model=model, version=version).first()
     if found is None:
-        if not RegisteredModel.objects.filter(name=model_name).exists():
-            raise ModelNotFound(f"there is no model named {model_name!r}")
-        raise ModelNotFound(f"model {model_name!r} has no version {version}")
+        raise ModelNotFound(f"model {model.name!r} has no version {version}")
     return found
 
 
 def model_version_resolve(
-    model_name: str, *, version: int | None = None, alias: str | None = None
+    model: RegisteredModel, *, version: int | None = None, alias: str | None = None
 ) -> ModelVersion:
     """The version asked for by number, else by alias (``production`` when neither is given)."""
     if version is not None:
-        return model_version_get(model_name, version)
+        return model_version_get(model, version)
     alias = alias or DEFAULT_ALIAS
     found = (
-        ModelAlias.objects.select_related("version__model")
-        .filter(model__name=model_name, alias=alias)
+        ModelAlias.objects.select_related("version__model__team")
+        .filter(model=model, alias=alias)
         .first()
     )
     if found is None:
-        if not RegisteredModel.objects.filter(name=model_name).exists():
-            raise ModelNotFound(f"there is no model named {model_name!r}")
         raise AliasNotSet(
-            f"model {model_name!r} has no {alias!r} alias: promote a version to it first"
+            f"model {model.name!r} has no {alias!r} alias: promote a version to it first"
         )
     return found.version
 
@@ -76,6 +94,7 @@ def model_version_lineage(model_version: ModelVersion) -> dict:
     """Where a version came from: its training run and the chain of dataset versions."""
     run = model_version.run
     lineage = {
+        "team": model_version.model.team.slug,
         "model": model_version.model.name,
         "version": model_version.version,
         "sha256": model_version.sha256,

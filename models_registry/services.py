@@ -7,14 +7,21 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from accounts import access
+from accounts.access import Capability
+from accounts.models import AuditEvent, Team
+from accounts.selectors import team_default
+from accounts.services import audit_record
+from hpml_portal.errors import InvalidRequest
 from hpml_portal.validation import check_name
 
 from .models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel, alias_validator
+from .selectors import DEFAULT_ALIAS
 
 logger = logging.getLogger(__name__)
 
 
-class RegistryError(ValueError):
+class RegistryError(InvalidRequest):
     """A registry request that cannot be carried out; the message says why."""
 
 
@@ -31,7 +38,10 @@ def registered_model_validate_name(name: str) -> None:
     check_name("model", name, RegistryError)
 
 
-def registered_model_describe(*, model: RegisteredModel, description: str) -> RegisteredModel:
+def registered_model_describe(
+    *, model: RegisteredModel, description: str, user=None
+) -> RegisteredModel:
+    access.require(user, model.team, Capability.WRITE, "describe models")
     model.description = description
     model.save(update_fields=["description"])
     return model
@@ -40,6 +50,7 @@ def registered_model_describe(*, model: RegisteredModel, description: str) -> Re
 def model_version_register(
     *,
     model_name: str,
+    team: Team | None = None,
     artifact: Artifact,
     signature: dict,
     metrics: dict,
@@ -50,15 +61,21 @@ def model_version_register(
     mlflow_model_uri: str = "",
     user=None,
 ) -> ModelVersion:
-    """Add the next version of ``model_name`` (created on first use) for a stored artifact.
+    """Add the next version of ``team``'s ``model_name`` (the default team when None; the model
+    is created on first use) for a stored artifact. Called by the training worker for a run
+    whose submission was checked, so it checks no role.
 
     A model logged in an MLflow run (``mlflow_model_uri``) is registered in the MLflow
-    registry after commit, so MLflow never holds a version that our registry does not.
+    registry after commit, so MLflow never holds a version that our registry does not. MLflow's
+    names are global: the model is mirrored as ``team.name``.
     """
     registered_model_validate_name(model_name)
+    team = team or team_default()
     with transaction.atomic():
         model, _ = RegisteredModel.objects.get_or_create(
-            name=model_name, defaults={"created_by": user}
+            team=team,
+            name=model_name,
+            defaults={"created_by": user, "mlflow_name": f"{team.slug}.{model_name}"},
         )
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         latest = model.versions.aggregate(latest=Max("version"))["latest"] or 0
@@ -87,13 +104,19 @@ def model_alias_set(
 ) -> AliasEvent | None:
     """Point ``alias`` at ``model_version``, with an audit row, in one transaction.
 
-    Returns the audit row, or None when the alias already pointed there (nothing changes).
-    The MLflow registry alias follows after commit.
+    Moving ``production`` needs the approver role in the model's team; other aliases need
+    scientist. Returns the audit row, or None when the alias already pointed there (nothing
+    changes). The MLflow registry alias follows after commit.
     """
     try:
         alias_validator(alias)
     except ValidationError as exc:
         raise RegistryError(f"invalid alias {alias!r}: {exc.messages[0]}") from exc
+    team = model_version.model.team
+    if alias == DEFAULT_ALIAS:
+        access.require(user, team, Capability.PROMOTE, f"move {alias!r}")
+    else:
+        access.require(user, team, Capability.WRITE, "set aliases")
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=model_version.model_id)
         current = ModelAlias.objects.filter(model=model, alias=alias).first()
@@ -106,6 +129,17 @@ def model_alias_set(
             to_version=model_version,
             user=user,
             comment=comment,
+        )
+        audit_record(
+            action=AuditEvent.Action.ALIAS_MOVED,
+            actor=user,
+            team=team,
+            target=f"{model.name}@{alias}",
+            detail={
+                "from_version": current.version.version if current else None,
+                "to_version": model_version.version,
+                "comment": comment[:500],
+            },
         )
         ModelAlias.objects.update_or_create(
             model=model, alias=alias, defaults={"version": model_version, "updated_by": user}
@@ -128,9 +162,11 @@ def model_version_mirror(*, version_id: int) -> str:
     aliases that point at it up to date. Returns the MLflow version."""
     from hpml_portal import mlflow_client
 
-    version = ModelVersion.objects.select_related("model").get(pk=version_id)
+    version = ModelVersion.objects.select_related("model__team").get(pk=version_id)
     if not version.mlflow_version and version.mlflow_model_uri:
-        mlflow_version = mlflow_client.register_model(version.mlflow_model_uri, version.model.name)
+        mlflow_version = mlflow_client.register_model(
+            version.mlflow_model_uri, _mlflow_name(version.model)
+        )
         ModelVersion.objects.filter(pk=version.pk, mlflow_version="").update(
             mlflow_version=mlflow_version
         )
@@ -143,7 +179,11 @@ def model_alias_mirror(*, model_id: int, alias: str) -> None:
     """Make the MLflow registry alias match ours (idempotent: reads the current state)."""
     from hpml_portal import mlflow_client
 
-    model = RegisteredModel.objects.get(pk=model_id)
+    model = RegisteredModel.objects.select_related("team").get(pk=model_id)
     current = ModelAlias.objects.filter(model=model, alias=alias).select_related("version").first()
     target = current.version.mlflow_version if current else ""
-    mlflow_client.set_alias(model.name, alias, target or None)
+    mlflow_client.set_alias(_mlflow_name(model), alias, target or None)
+
+
+def _mlflow_name(model: RegisteredModel) -> str:
+    return model.mlflow_name or f"{model.team.slug}.{model.name}"

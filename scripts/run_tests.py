@@ -5,8 +5,9 @@
   pytest-django creates the test database and drops it).
 - S3: ``AWS_S3_ENDPOINT_URL`` if set, else a ``moto_server`` started here on loopback; in both
   cases a bucket made for this run, emptied and removed afterwards.
-- Broker: ``CELERY_BROKER_URL`` (default the local Redis), with a key prefix unique to this run;
-  the keys under it are deleted afterwards.
+- Broker and cache: ``CELERY_BROKER_URL`` (default the local Redis) and ``CACHE_URL`` (default
+  the broker's Redis), each with a key prefix unique to this run; the keys under them are
+  deleted afterwards.
 - MLflow: a SQLite store in a temporary folder, removed afterwards.
 
 Arguments are passed to pytest. The exit status is pytest's (5 when no test was collected).
@@ -96,6 +97,9 @@ def main(argv: list[str]) -> int:
     env.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
     env.update(
         CELERY_BROKER_KEY_PREFIX=f"hpml-test-{run}:",
+        # Throttle counters and sign-on bookkeeping in Redis, as in a deployment.
+        CACHE_URL=env.get("CACHE_URL", env["CELERY_BROKER_URL"]),
+        CACHE_KEY_PREFIX=f"hpml-test-{run}-cache",
         HPML_VAR_DIR=str(tmp / "var"),
         STATIC_ROOT=str(tmp / "static"),
         MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
@@ -136,6 +140,7 @@ def main(argv: list[str]) -> int:
             remove_bucket(env)
     finally:
         remove_broker_keys(env["CELERY_BROKER_URL"], env["CELERY_BROKER_KEY_PREFIX"])
+        remove_broker_keys(env["CACHE_URL"], env["CACHE_KEY_PREFIX"])
         if moto is not None:
             moto.terminate()
             moto.wait(timeout=10)

@@ -48,8 +48,21 @@ def _empty_queues():
 
 
 @pytest.fixture
-def user(django_user_model):
-    return django_user_model.objects.create_user(username="alice", password="pw-alice-123")
+def team(db):
+    """The default team: where the services put what is made without naming a team."""
+    from accounts.selectors import team_default
+
+    return team_default()
+
+
+@pytest.fixture
+def user(django_user_model, team):
+    """alice, approver in the default team: she may read, ingest, train and promote there."""
+    from accounts.models import Membership
+
+    alice = django_user_model.objects.create_user(username="alice", password="pw-alice-123")
+    Membership.objects.create(team=team, user=alice, role="approver")
+    return alice
 
 
 @pytest.fixture
@@ -57,14 +70,21 @@ def admin_user(django_user_model):
     return django_user_model.objects.create_superuser(username="root", password="pw-root-123")
 
 
-@pytest.fixture
-def api_client(user):
-    from rest_framework.authtoken.models import Token
+def token_client(user, **token_options):
+    """An API client signed in with a new token of ``user``."""
     from rest_framework.test import APIClient
 
+    from accounts.services import api_token_create
+
+    _, key = api_token_create(user=user, **token_options)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
+
+
+@pytest.fixture
+def api_client(user):
+    return token_client(user)
 
 
 def npz_bytes(**arrays) -> bytes:

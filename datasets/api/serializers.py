@@ -1,18 +1,24 @@
 from rest_framework import serializers
 
+from accounts.api.fields import TeamField
+
 from ..models import Dataset, DatasetVersion
 
 
 class DatasetSerializer(serializers.ModelSerializer):
+    team = TeamField()
     version_count = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = Dataset
-        fields = ["id", "name", "description", "version_count", "created_at"]
+        fields = ["id", "team", "name", "description", "version_count", "created_at"]
         read_only_fields = ["id", "created_at"]
+        # Names are unique per team, checked by the service once the team is known.
+        validators = []
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="dataset.team.slug", read_only=True)
     dataset = serializers.SlugRelatedField(slug_field="name", read_only=True)
     ref = serializers.CharField(read_only=True)
     file = serializers.CharField(source="file.name", read_only=True, help_text="storage key")
@@ -21,6 +27,7 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
         model = DatasetVersion
         fields = [
             "id",
+            "team",
             "dataset",
             "version",
             "ref",

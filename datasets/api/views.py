@@ -1,12 +1,14 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework import mixins, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from accounts.api.viewsets import NestedViewSet, TeamScopedViewSet
+from hpml_portal.errors import Unavailable
+
 from .. import selectors, services
 from ..models import DatasetVersion
+from .filters import DatasetFilter, DatasetVersionFilter
 from .serializers import (
     DatasetSerializer,
     DatasetVersionCreateSerializer,
@@ -15,23 +17,42 @@ from .serializers import (
 
 
 class DatasetViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TeamScopedViewSet
 ):
-    queryset = selectors.dataset_list()
+    """Datasets of your teams. A new one goes to your team (``"team"`` when you have several)."""
+
+    selector = staticmethod(selectors.dataset_list)
     serializer_class = DatasetSerializer
+    filterset_class = DatasetFilter
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "created_at", "version_count"]
 
     def perform_create(self, serializer):
-        try:
-            dataset = services.dataset_create(user=self.request.user, **serializer.validated_data)
-        except services.DatasetError as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
-        serializer.instance = selectors.dataset_list().get(pk=dataset.pk)
+        data = serializer.validated_data
+        dataset = services.dataset_create(
+            name=data["name"],
+            description=data.get("description", ""),
+            team=self.team_for_create(data.get("team")),
+            user=self.request.user,
+        )
+        serializer.instance = selectors.dataset_list(user=None).get(pk=dataset.pk)
+
+
+class DatasetVersionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, NestedViewSet
+):
+    """The versions of one dataset; POST ingests a new one (checked on a worker: 202)."""
+
+    selector = staticmethod(selectors.dataset_version_list)
+    parent_selector = staticmethod(selectors.dataset_list)
+    parent_kwarg, parent_field = "dataset_pk", "dataset"
+    serializer_class = DatasetVersionSerializer
+    filterset_class = DatasetVersionFilter
+    search_fields = ["sha256", "source"]
+    ordering_fields = ["version", "created_at", "status"]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(
-        methods=["POST"],
         request={
             "multipart/form-data": DatasetVersionCreateSerializer,
             "application/json": DatasetVersionCreateSerializer,
@@ -42,43 +63,35 @@ class DatasetViewSet(
             503: OpenApiResponse(description="the check could not be queued (broker down)"),
         },
     )
-    @extend_schema(methods=["GET"], responses=DatasetVersionSerializer(many=True))
-    @action(
-        detail=True,
-        methods=["get", "post"],
-        parser_classes=[MultiPartParser, FormParser, JSONParser],
-        serializer_class=DatasetVersionSerializer,
-    )
-    def versions(self, request, pk=None):
-        """List a dataset's versions, or ingest a new one (checked on a worker: 202)."""
-        dataset = self.get_object()
-        if request.method == "GET":
-            versions = selectors.dataset_version_list().filter(dataset=dataset)
-            page = self.paginate_queryset(versions)
-            return self.get_paginated_response(DatasetVersionSerializer(page, many=True).data)
+    def create(self, request, *args, **kwargs):
+        dataset = self.get_parent()
         form = DatasetVersionCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        try:
-            if data.get("builtin"):
-                source = services.IngestSource.builtin(data["builtin"])
-            else:
-                upload = data["file"]
-                source = services.IngestSource.upload(upload, upload.name, data["label_column"])
-            version, created = services.dataset_version_ingest(
-                dataset_name=dataset.name, source=source, user=request.user
-            )
-        except services.DatasetError as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
+        if data.get("builtin"):
+            source = services.IngestSource.builtin(data["builtin"])
+        else:
+            upload = data["file"]
+            source = services.IngestSource.upload(upload, upload.name, data["label_column"])
+        version, created = services.dataset_version_ingest(
+            dataset_name=dataset.name, team=dataset.team, source=source, user=request.user
+        )
         version.refresh_from_db()
         if version.status == DatasetVersion.Status.FAILED:  # it could not be queued
-            return Response({"detail": version.error}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+            raise Unavailable(version.error)
         return Response(
             DatasetVersionSerializer(version).data,
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
         )
 
 
-class DatasetVersionViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = selectors.dataset_version_list()
+class DatasetVersionFlatViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet
+):
+    """Every dataset version of your teams, by id."""
+
+    selector = staticmethod(selectors.dataset_version_list)
     serializer_class = DatasetVersionSerializer
+    filterset_class = DatasetVersionFilter
+    search_fields = ["dataset__name", "sha256", "source"]
+    ordering_fields = ["created_at", "version", "status"]

@@ -1,19 +1,32 @@
 from rest_framework import serializers
 
+from accounts.api.fields import TeamField
+
 from ..models import Experiment, TrainingRun
 from ..training.hyperparameters import ARCHITECTURES
 
 
 class ExperimentSerializer(serializers.ModelSerializer):
+    team = TeamField()
     run_count = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = Experiment
-        fields = ["id", "name", "description", "mlflow_experiment_id", "run_count", "created_at"]
+        fields = [
+            "id",
+            "team",
+            "name",
+            "description",
+            "mlflow_experiment_id",
+            "run_count",
+            "created_at",
+        ]
         read_only_fields = ["id", "mlflow_experiment_id", "created_at"]
+        validators = []  # names are unique per team, checked once the team is known
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="experiment.team.slug", read_only=True)
     experiment = serializers.SlugRelatedField(slug_field="name", read_only=True)
     dataset = serializers.CharField(source="dataset_version.ref", read_only=True)
     model_version = serializers.SerializerMethodField()
@@ -23,6 +36,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         model = TrainingRun
         fields = [
             "id",
+            "team",
             "experiment",
             "dataset_version",
             "dataset",

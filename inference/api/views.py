@@ -6,7 +6,8 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from models_registry.selectors import AliasNotSet, ModelNotFound
+from accounts.models import ApiToken
+from accounts.throttles import PredictThrottle
 
 from .. import services
 from .serializers import PredictRequestSerializer, PredictResponseSerializer
@@ -20,6 +21,8 @@ class PredictView(APIView):
     """Predict with a registered model: its ``production`` version unless told otherwise."""
 
     parser_classes = [JSONParser]
+    throttle_classes = [PredictThrottle]
+    allows_predict_only_tokens = True
 
     @extend_schema(
         operation_id="models_predict",
@@ -29,18 +32,21 @@ class PredictView(APIView):
             OpenApiParameter(
                 "alias", OpenApiTypes.STR, description="an alias (default production)"
             ),
+            OpenApiParameter(
+                "team", OpenApiTypes.STR, description="when several of your teams have the model"
+            ),
         ],
         responses={
             200: PredictResponseSerializer,
             400: OpenApiResponse(description="names the bad instance and what was expected"),
+            403: OpenApiResponse(description="the token may not predict with this model"),
             404: OpenApiResponse(description="unknown model or version"),
             409: OpenApiResponse(description="the alias points nowhere"),
             413: OpenApiResponse(description="body or batch over the limit"),
+            429: OpenApiResponse(description="over THROTTLE_PREDICT_RATE"),
         },
     )
     def post(self, request, name: str):
-        from ..runtime import BatchTooLarge, InputError, ModelIntegrityError
-
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > settings.PREDICT_MAX_BODY_BYTES:
             return _error(
@@ -53,23 +59,14 @@ class PredictView(APIView):
         body = request.data
         if not isinstance(body, dict) or not ({"instances", "inputs"} & body.keys()):
             return _error(400, 'send {"instances": [[...], ...]} or {"inputs": [[...], ...]}')
-        instances = body.get("instances", body.get("inputs"))
-        try:
-            prediction = services.prediction_create(
-                model_name=name,
-                instances=instances,
-                version=int(version) if version is not None else None,
-                alias=request.query_params.get("alias"),
-                user=request.user,
-            )
-        except ModelNotFound as exc:
-            return _error(status.HTTP_404_NOT_FOUND, str(exc))
-        except AliasNotSet as exc:
-            return _error(status.HTTP_409_CONFLICT, str(exc))
-        except BatchTooLarge as exc:
-            return _error(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc))
-        except InputError as exc:
-            return _error(status.HTTP_400_BAD_REQUEST, str(exc))
-        except ModelIntegrityError as exc:
-            return _error(status.HTTP_503_SERVICE_UNAVAILABLE, f"the model cannot be served: {exc}")
-        return Response(prediction.__dict__)
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        prediction = services.prediction_create(
+            model_name=name,
+            instances=body.get("instances", body.get("inputs")),
+            version=int(version) if version is not None else None,
+            alias=request.query_params.get("alias"),
+            team=request.query_params.get("team"),
+            user=request.user,
+            token=token,
+        )
+        return Response(prediction.__dict__, status=status.HTTP_200_OK)

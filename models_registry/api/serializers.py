@@ -1,16 +1,27 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from ..models import AliasEvent, ModelVersion, RegisteredModel
+from ..models import AliasEvent, ModelVersion, RegisteredModel, alias_validator
 
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.slug", read_only=True)
     version_count = serializers.IntegerField(read_only=True)
     latest_version = serializers.IntegerField(read_only=True, allow_null=True)
     aliases = serializers.SerializerMethodField(help_text="alias: version number")
 
     class Meta:
         model = RegisteredModel
-        fields = ["name", "description", "version_count", "latest_version", "aliases", "created_at"]
+        fields = [
+            "team",
+            "name",
+            "description",
+            "version_count",
+            "latest_version",
+            "aliases",
+            "mlflow_name",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_aliases(self, model) -> dict[str, int]:
@@ -18,6 +29,7 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="model.team.slug", read_only=True)
     model = serializers.SlugRelatedField(slug_field="name", read_only=True)
     artifact = serializers.CharField(
         source="artifact.name", read_only=True, help_text="storage key"
@@ -27,6 +39,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
+            "team",
             "model",
             "version",
             "aliases",
@@ -51,6 +64,15 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 class AliasSetSerializer(serializers.Serializer):
     alias = serializers.CharField(max_length=64, default="production")
     comment = serializers.CharField(required=False, default="", allow_blank=True)
+
+    def validate_alias(self, value: str) -> str:
+        try:
+            alias_validator(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(
+                f"invalid alias {value!r}: {exc.messages[0]}"
+            ) from exc
+        return value
 
 
 class AliasEventSerializer(serializers.ModelSerializer):

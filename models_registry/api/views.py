@@ -1,10 +1,24 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status, viewsets
+"""The registry's API. A model is addressed by name; when two of the caller's teams have a
+model of that name, ``?team=SLUG`` says which (400 until it does)."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
+from accounts import access
+from accounts.access import Capability
+from accounts.api.viewsets import NestedViewSet, TeamScopedViewSet
+
 from .. import selectors, services
+from .filters import AliasEventFilter, ModelVersionFilter, RegisteredModelFilter
 from .serializers import (
     AliasEventSerializer,
     AliasSetSerializer,
@@ -12,81 +26,137 @@ from .serializers import (
     RegisteredModelSerializer,
 )
 
-VERSION = r"versions/(?P<version>[0-9]+)"
+TEAM_PARAMETER = OpenApiParameter(
+    "team", OpenApiTypes.STR, description="the team, when several of yours have this model name"
+)
 
 
-class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
-    """Registered models, their versions, aliases and lineage, addressed by model name."""
+@extend_schema_view(retrieve=extend_schema(parameters=[TEAM_PARAMETER]))
+class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+    """Registered models of your teams, addressed by name."""
 
-    queryset = selectors.registered_model_list()
+    selector = staticmethod(selectors.registered_model_list)
     serializer_class = RegisteredModelSerializer
     lookup_field = "name"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    filterset_class = RegisteredModelFilter
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "created_at", "version_count"]
 
-    def _version(self, name: str, version: str):
-        try:
-            return selectors.model_version_get(name, int(version))
-        except selectors.ModelNotFound as exc:
-            raise NotFound(str(exc)) from exc
+    def get_object(self):
+        queryset = self.filter_queryset(self.get_queryset())
+        model = selectors.registered_model_get(
+            user=self.request.user,
+            name=self.kwargs["name"],
+            team=self.request.query_params.get("team"),
+        )
+        obj = get_object_or_404(queryset, pk=model.pk)
+        self.check_object_permissions(self.request, obj)
+        return obj
 
-    @extend_schema(responses=ModelVersionSerializer(many=True))
-    @action(detail=True, methods=["get"], serializer_class=ModelVersionSerializer)
-    def versions(self, request, name=None):
-        model = self.get_object()
-        page = self.paginate_queryset(selectors.model_version_list().filter(model=model))
-        return self.get_paginated_response(ModelVersionSerializer(page, many=True).data)
 
-    @extend_schema(responses=ModelVersionSerializer)
-    @action(detail=True, methods=["get"], url_path=VERSION, serializer_class=ModelVersionSerializer)
-    def version(self, request, name=None, version=None):
-        return Response(ModelVersionSerializer(self._version(name, version)).data)
+class _UnderModel(NestedViewSet):
+    """Resources under ``/models/{name}/``: the model is found by name among the caller's
+    teams (``?team=`` when several have it)."""
+
+    parent_kwarg, parent_field = "model_name", "model"
+
+    def get_model(self):
+        if not hasattr(self, "_model"):
+            self._model = selectors.registered_model_get(
+                user=self.request.user,
+                name=self.kwargs[self.parent_kwarg],
+                team=self.request.query_params.get("team"),
+            )
+        return self._model
+
+    def get_parent(self):
+        model = self.get_model()
+        access.require(self.request.user, model.team, self.parent_capability())
+        return model
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[TEAM_PARAMETER]),
+    retrieve=extend_schema(parameters=[TEAM_PARAMETER]),
+)
+class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _UnderModel):
+    """The versions of one model, newest first."""
+
+    selector = staticmethod(selectors.model_version_list)
+    serializer_class = ModelVersionSerializer
+    lookup_field = "version"
+    lookup_value_regex = r"[0-9]+"
+    filterset_class = ModelVersionFilter
+    ordering_fields = ["version", "created_at"]
+
+    def get_object(self):
+        model = self.get_parent()
+        number = int(self.kwargs["version"])
+        found = self.filter_queryset(self.get_queryset()).filter(version=number).first()
+        if found is None:
+            raise selectors.ModelNotFound(f"model {model.name!r} has no version {number}")
+        self.check_object_permissions(self.request, found)
+        return found
 
     @extend_schema(
+        parameters=[TEAM_PARAMETER],
+        responses={200: OpenApiResponse(description="training run and dataset chain")},
+    )
+    @action(detail=True, methods=["get"])
+    def lineage(self, request, **kwargs):
+        """Where a version came from: its run, and the dataset versions back to the source."""
+        return Response(selectors.model_version_lineage(self.get_object()))
+
+
+@extend_schema_view(list=extend_schema(parameters=[TEAM_PARAMETER]))
+class AliasEventViewSet(mixins.ListModelMixin, _UnderModel):
+    """The audit trail of one model's aliases, newest first."""
+
+    selector = staticmethod(selectors.alias_event_list)
+    serializer_class = AliasEventSerializer
+    filterset_class = AliasEventFilter
+    ordering_fields = ["created_at"]
+
+
+class ModelVersionAliasViewSet(mixins.CreateModelMixin, _UnderModel):
+    """Point an alias at this version. ``production`` needs the approver role, any other
+    alias the scientist role."""
+
+    selector = staticmethod(selectors.alias_event_list)
+    serializer_class = AliasSetSerializer
+    alias = selectors.DEFAULT_ALIAS  # the one asked for, once the body is checked
+
+    def parent_capability(self) -> Capability:
+        if self.alias == selectors.DEFAULT_ALIAS:
+            return Capability.PROMOTE
+        return Capability.WRITE
+
+    def get_parent(self):
+        model = super().get_parent()
+        return selectors.model_version_get(model, int(self.kwargs["version_version"]))
+
+    @extend_schema(
+        parameters=[TEAM_PARAMETER],
         request=AliasSetSerializer,
         responses={
             201: AliasEventSerializer,
             200: OpenApiResponse(description="the alias already pointed at this version"),
         },
     )
-    @action(
-        detail=True,
-        methods=["post"],
-        url_path=f"{VERSION}/aliases",
-        serializer_class=AliasSetSerializer,
-    )
-    def aliases(self, request, name=None, version=None):
-        """Point an alias (default ``production``) at this version; audited."""
-        model_version = self._version(name, version)
+    def create(self, request, *args, **kwargs):
+        self.get_model()  # another team's model answers 404 before the body is read
         form = AliasSetSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            event = services.model_alias_set(
-                model_version=model_version, user=request.user, **form.validated_data
-            )
-        except services.RegistryError as exc:
-            raise ValidationError({"alias": str(exc)}) from exc
+        self.alias = form.validated_data["alias"]
+        model_version = self.get_parent()
+        event = services.model_alias_set(
+            model_version=model_version, user=request.user, **form.validated_data
+        )
         if event is None:
+            alias = form.validated_data["alias"]
             return Response(
-                {
-                    "detail": f"{form.validated_data['alias']} already points at "
-                    f"version {model_version.version}"
-                }
+                {"detail": f"{alias} already points at version {model_version.version}"}
             )
-        event = selectors.alias_event_list().get(pk=event.pk)
+        event = selectors.alias_event_list(user=None).get(pk=event.pk)
         return Response(AliasEventSerializer(event).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(responses={200: OpenApiResponse(description="training run and dataset chain")})
-    @action(detail=True, methods=["get"], url_path=f"{VERSION}/lineage")
-    def lineage(self, request, name=None, version=None):
-        """Where a version came from: its run, and the dataset versions back to the source."""
-        return Response(selectors.model_version_lineage(self._version(name, version)))
-
-    @extend_schema(responses=AliasEventSerializer(many=True))
-    @action(
-        detail=True, methods=["get"], url_path="alias-events", serializer_class=AliasEventSerializer
-    )
-    def alias_events(self, request, name=None):
-        """The audit trail of this model's aliases, newest first."""
-        model = self.get_object()
-        page = self.paginate_queryset(selectors.alias_event_list().filter(model=model))
-        return self.get_paginated_response(AliasEventSerializer(page, many=True).data)

@@ -49,14 +49,14 @@ def test_a_refused_upload_shows_the_reason_and_creates_nothing(admin_client):
 
 
 @pytest.mark.django_db
-def test_the_upload_page_needs_the_add_permission(client, user):
-    user.is_staff = True
-    user.save()
-    client.force_login(user)
+def test_the_upload_page_needs_the_scientist_role(client, team):
+    from tests.factories import member
+
+    client.force_login(member(team, "viewer"))
 
     answer = client.post("/admin/datasets/datasetversion/upload/", {"dataset": "x"})
 
-    assert answer.status_code == 302 and not Dataset.objects.exists()
+    assert answer.status_code == 403 and not Dataset.objects.exists()
 
 
 @pytest.mark.django_db

@@ -31,7 +31,7 @@ def test_it_stores_the_file_under_its_sha256_and_queues_the_check(small_npz):
     version, created = ingest(small_npz)
 
     assert created and version.status == "PENDING" and version.version == 1
-    assert version.file.name == f"datasets/blobs/{version.sha256}.npz"
+    assert version.file.name == f"datasets/default/blobs/{version.sha256}.npz"
     assert default_storage.exists(version.file.name)
     assert version.size_bytes == len(small_npz)
     assert queued_tasks("default") == [("datasets.tasks.ingest", [version.pk])]

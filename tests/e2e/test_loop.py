@@ -85,8 +85,12 @@ def test_ingest_train_promote_and_predict_through_the_api(alive, api_client):
     # The worker mirrors the alias to the MLflow registry after the promotion commits.
     client = mlflow.MlflowClient(settings.MLFLOW_TRACKING_URI)
     registered = ModelVersion.objects.get(model__name="digits", version=1)
+    # MLflow's model names are global: the registry mirrors the team's model as team.name.
     wait_until(
-        lambda: _mlflow_alias(client, "digits", "production") == registered.mlflow_version,
+        lambda: (
+            _mlflow_alias(client, "default.digits", "production")
+            == ModelVersion.objects.get(pk=registered.pk).mlflow_version
+        ),
         timeout=60,
         message="the MLflow alias",
     )

@@ -41,8 +41,11 @@ def test_the_cancel_action_cancels_runs(admin_client, run):
 
 
 @pytest.mark.django_db
-def test_an_experiment_is_created_and_described_in_the_admin(admin_client):
-    admin_client.post("/admin/experiments/experiment/add/", {"name": "new", "description": "d1"})
+def test_an_experiment_is_created_and_described_in_the_admin(admin_client, team):
+    admin_client.post(
+        "/admin/experiments/experiment/add/",
+        {"team": team.pk, "name": "new", "description": "d1"},
+    )
 
     assert TrainingRun.objects.count() == 0
     assert services.experiment_get_or_create(name="new").description == "d1"

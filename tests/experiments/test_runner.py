@@ -51,7 +51,9 @@ def test_a_run_trains_tracks_stores_and_registers_a_model(
     # The MLflow registry gets the version from a task queued once ours is committed.
     assert ("models_registry.tasks.mirror_version", [version.pk]) in queued_tasks("default")
     mlflow_version = model_version_mirror(version_id=version.pk)
-    assert client.get_model_version("blobs-model", mlflow_version).run_id == run.mlflow_run_id
+    mlflow_name = version.model.mlflow_name
+    assert mlflow_name == "default.blobs-model"
+    assert client.get_model_version(mlflow_name, mlflow_version).run_id == run.mlflow_run_id
     assert model_version_mirror(version_id=version.pk) == mlflow_version  # once only
 
 

@@ -3,51 +3,12 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from rest_framework.authtoken.models import Token
 
 
 def run(*args) -> list[str]:
     out = StringIO()
     call_command(*args, stdout=out)
     return out.getvalue().splitlines()
-
-
-@pytest.mark.django_db
-def test_create_api_token_makes_a_service_user_and_prints_the_token_last():
-    lines = run("create_api_token", "robot")
-
-    robot = get_user_model().objects.get(username="robot")
-    assert lines[-1] == Token.objects.get(user=robot).key
-    assert not robot.has_usable_password()
-
-
-@pytest.mark.django_db
-def test_create_api_token_gives_the_same_token_until_rotated(user):
-    first = run("create_api_token", user.username)[-1]
-
-    assert run("create_api_token", user.username)[-1] == first
-    assert run("create_api_token", user.username, "--rotate")[-1] != first
-    assert Token.objects.filter(user=user).count() == 1
-
-
-@pytest.mark.django_db
-def test_the_token_authenticates_api_calls(client):
-    token = run("create_api_token", "robot")[-1]
-
-    answer = client.get("/api/v1/models/", HTTP_AUTHORIZATION=f"Token {token}")
-
-    assert answer.status_code == 200
-
-
-@pytest.mark.django_db
-def test_create_api_token_refuses_an_inactive_user(user):
-    user.is_active = False
-    user.save()
-
-    with pytest.raises(CommandError, match="inactive"):
-        run("create_api_token", user.username)
-
-    assert not Token.objects.exists()
 
 
 @pytest.mark.django_db

@@ -18,18 +18,54 @@ def test_readyz_checks_the_database_storage_and_broker(client):
     assert answer.json()["checks"] == {"database": "ok", "storage": "ok", "broker": "ok"}
 
 
-@pytest.mark.django_db
-def test_readyz_answers_503_and_names_what_is_down(client, settings):
+@pytest.fixture
+def storage_down(settings):
     storages = json.loads(json.dumps(settings.STORAGES))
     storages["default"]["OPTIONS"]["bucket_name"] = "no-such-bucket"
     settings.STORAGES = storages
 
-    answer = client.get("/readyz")
+
+@pytest.mark.django_db
+def test_readyz_answers_503_and_names_what_is_down_with_the_reason_on_loopback(
+    client, storage_down
+):
+    answer = client.get("/readyz", REMOTE_ADDR="127.0.0.1")
 
     assert answer.status_code == 503
     body = answer.json()
     assert body["status"] == "unavailable" and body["checks"]["storage"].startswith("error:")
+    assert "HeadBucket" in body["checks"]["storage"]
     assert body["checks"]["database"] == "ok" and body["checks"]["broker"] == "ok"
+
+
+@pytest.mark.django_db
+def test_readyz_tells_an_anonymous_remote_caller_only_which_part_fails(client, storage_down):
+    answer = client.get("/readyz", REMOTE_ADDR="203.0.113.9")
+
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "storage": "error", "broker": "ok"},
+    }
+    assert b"HeadBucket" not in answer.content and b"127.0.0.1" not in answer.content
+
+
+@pytest.mark.django_db
+def test_readyz_tells_staff_why_a_part_fails(client, admin_user, storage_down):
+    client.force_login(admin_user)
+
+    answer = client.get("/readyz", REMOTE_ADDR="203.0.113.9")
+
+    assert answer.status_code == 503 and "HeadBucket" in answer.json()["checks"]["storage"]
+
+
+@pytest.mark.django_db
+def test_readyz_hides_the_reason_from_a_signed_in_member(client, user, storage_down):
+    client.force_login(user)
+
+    answer = client.get("/readyz", REMOTE_ADDR="203.0.113.9")
+
+    assert answer.json()["checks"]["storage"] == "error"
 
 
 @pytest.mark.django_db

@@ -1,5 +1,4 @@
 import pytest
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -7,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from inference.models import PredictionLog
 from models_registry import services
 from models_registry.models import AliasEvent, ModelAlias
+from tests.factories import member
 
 VERSIONS = "/admin/models_registry/modelversion/"
 
@@ -160,13 +160,36 @@ def test_two_versions_of_one_model_are_refused_and_nothing_changes(admin_client,
     assert not ModelAlias.objects.exists() and not AliasEvent.objects.exists()
 
 
-def test_staff_without_the_promote_permission_cannot_promote(client, django_user_model, v1):
-    viewer = django_user_model.objects.create_user(username="viewer", is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_modelversion"))
-    client.force_login(viewer)
+def test_a_viewer_is_offered_no_promotion_and_cannot_promote(client, team, v1):
+    client.force_login(member(team, "viewer"))
+
+    page = client.get(VERSIONS)
+    response = promote(client, v1)
+
+    assert page.status_code == 200 and "promote_" not in page.content.decode()
+    assert response.status_code == 200
+    assert not ModelAlias.objects.exists() and not AliasEvent.objects.exists()
+
+
+def test_a_scientist_may_set_staging_but_not_production(client, team, v1):
+    client.force_login(member(team, "scientist"))
+
+    page = client.get(VERSIONS).content.decode()
+    refused = promote(client, v1)
+    staged = promote(client, v1, action="promote_staging")
+
+    assert "promote_staging" in page and "promote_production" not in page
+    assert "production" not in {a.alias for a in ModelAlias.objects.all()}
+    assert {a.alias for a in ModelAlias.objects.all()} == {"staging"}
+    assert refused.status_code == 200 and staged.status_code == 200
+    assert AliasEvent.objects.get().user.username.startswith("user")
+
+
+def test_an_approver_moves_production_in_the_admin(client, team, v1):
+    approver = member(team, "approver")
+    client.force_login(approver)
 
     response = promote(client, v1)
 
-    assert response.status_code == 200
-    assert "promote_production" not in response.content.decode()
-    assert not ModelAlias.objects.exists() and not AliasEvent.objects.exists()
+    assert messages_of(response) == ["digits@production → v1."]
+    assert AliasEvent.objects.get(alias="production").user == approver

@@ -141,11 +141,12 @@ def logged_model_uri():
 
 @pytest.fixture(scope="module")
 def mlflow_model(logged_model_uri):
-    """A model with two versions in the MLflow registry."""
+    """A model of the default team with two versions in the MLflow registry, where its name
+    carries its team's (MLflow's names are global)."""
     from hpml_portal import mlflow_client
 
-    first = mlflow_client.register_model(logged_model_uri, "mirrored")
-    second = mlflow_client.register_model(logged_model_uri, "mirrored")
+    first = mlflow_client.register_model(logged_model_uri, "default.mirrored")
+    second = mlflow_client.register_model(logged_model_uri, "default.mirrored")
     return "mirrored", first, second
 
 
@@ -171,7 +172,7 @@ def test_the_mirror_sets_the_alias_in_the_mlflow_registry(register, mlflow_model
 
     tasks.mirror_alias(version.model_id, "production")
 
-    assert mlflow_alias(name, "production") == first
+    assert mlflow_alias(f"default.{name}", "production") == first
 
 
 def test_the_mirror_follows_an_alias_that_moved(register, mlflow_model):
@@ -179,33 +180,33 @@ def test_the_mirror_follows_an_alias_that_moved(register, mlflow_model):
     old, new = register(name, mlflow_version=first), register(name, mlflow_version=second)
     services.model_alias_set(model_version=old, alias="staging")
     services.model_alias_mirror(model_id=old.model_id, alias="staging")
-    assert mlflow_alias(name, "staging") == first
+    assert mlflow_alias(f"default.{name}", "staging") == first
 
     services.model_alias_set(model_version=new, alias="staging")
     services.model_alias_mirror(model_id=new.model_id, alias="staging")
 
-    assert mlflow_alias(name, "staging") == second
+    assert mlflow_alias(f"default.{name}", "staging") == second
 
 
 def test_the_mirror_removes_an_mlflow_alias_that_we_do_not_have(register, mlflow_model):
     name, first, _ = mlflow_model
     version = register(name, mlflow_version=first)
-    mlflow_registry().set_registered_model_alias(name, "canary", first)
+    mlflow_registry().set_registered_model_alias(f"default.{name}", "canary", first)
 
     services.model_alias_mirror(model_id=version.model_id, alias="canary")
 
-    assert mlflow_alias(name, "canary") is None
+    assert mlflow_alias(f"default.{name}", "canary") is None
 
 
 def test_an_alias_on_a_version_unknown_to_mlflow_is_removed_there(register, mlflow_model):
     name, first, _ = mlflow_model
     version = register(name)  # registered without an MLflow version
-    mlflow_registry().set_registered_model_alias(name, "shadow", first)
+    mlflow_registry().set_registered_model_alias(f"default.{name}", "shadow", first)
     services.model_alias_set(model_version=version, alias="shadow")
 
     services.model_alias_mirror(model_id=version.model_id, alias="shadow")
 
-    assert mlflow_alias(name, "shadow") is None
+    assert mlflow_alias(f"default.{name}", "shadow") is None
 
 
 def test_a_version_from_an_mlflow_run_is_mirrored_after_commit(
@@ -224,15 +225,15 @@ def test_mirroring_a_version_registers_it_once_and_brings_its_aliases(register, 
     # Promoted before the mirror ran: the alias mirror found no MLflow version to point at.
     services.model_alias_set(model_version=version, alias="production")
     services.model_alias_mirror(model_id=version.model_id, alias="production")
-    assert mlflow_alias("late", "production") is None
+    assert mlflow_alias("default.late", "production") is None
 
     tasks.mirror_version(version.pk)
     tasks.mirror_version(version.pk)
 
     version.refresh_from_db()
     assert version.mlflow_version == "1"
-    assert len(mlflow_registry().search_model_versions("name='late'")) == 1
-    assert mlflow_alias("late", "production") == "1"
+    assert len(mlflow_registry().search_model_versions("name='default.late'")) == 1
+    assert mlflow_alias("default.late", "production") == "1"
 
 
 def test_the_mirror_of_a_model_mlflow_never_saw_is_a_no_op(v1):
@@ -246,17 +247,22 @@ def test_the_mirror_of_a_model_mlflow_never_saw_is_a_no_op(v1):
 # --- selectors ---------------------------------------------------------------------------------
 
 
+def resolve(name: str, **kwargs):
+    model = selectors.registered_model_get(user=None, name=name)
+    return selectors.model_version_resolve(model, **kwargs)
+
+
 def test_a_version_is_resolved_by_number(v1, v2):
-    assert selectors.model_version_resolve("digits", version=1) == v1
-    assert selectors.model_version_resolve("digits", version=2, alias="staging") == v2
+    assert resolve("digits", version=1) == v1
+    assert resolve("digits", version=2, alias="staging") == v2
 
 
 def test_a_version_is_resolved_by_alias_and_production_by_default(v1, v2):
     services.model_alias_set(model_version=v1, alias="production")
     services.model_alias_set(model_version=v2, alias="staging")
 
-    assert selectors.model_version_resolve("digits") == v1
-    assert selectors.model_version_resolve("digits", alias="staging") == v2
+    assert resolve("digits") == v1
+    assert resolve("digits", alias="staging") == v2
 
 
 @pytest.mark.parametrize(
@@ -269,31 +275,31 @@ def test_a_version_is_resolved_by_alias_and_production_by_default(v1, v2):
 )
 def test_an_unknown_model_is_not_found(kwargs, message, v1):
     with pytest.raises(selectors.ModelNotFound, match=message):
-        selectors.model_version_resolve("nope", **kwargs)
+        resolve("nope", **kwargs)
 
 
 def test_an_unknown_version_is_not_found(v1):
     with pytest.raises(selectors.ModelNotFound, match="model 'digits' has no version 7"):
-        selectors.model_version_resolve("digits", version=7)
+        resolve("digits", version=7)
 
 
 def test_an_alias_that_points_nowhere_is_not_set_rather_than_not_found(v1):
     with pytest.raises(selectors.AliasNotSet, match="model 'digits' has no 'production' alias"):
-        selectors.model_version_resolve("digits")
+        resolve("digits")
     with pytest.raises(selectors.AliasNotSet, match="no 'canary' alias"):
-        selectors.model_version_resolve("digits", alias="canary")
+        resolve("digits", alias="canary")
 
 
 def test_an_alias_of_another_model_does_not_count(v1, register):
     services.model_alias_set(model_version=register("iris"), alias="production")
 
     with pytest.raises(selectors.AliasNotSet):
-        selectors.model_version_resolve("digits")
+        resolve("digits")
 
 
 def test_the_model_list_counts_versions_and_finds_the_latest(v2, register):
     register("iris")
-    models = selectors.registered_model_list()
+    models = selectors.registered_model_list(user=None)
 
     listed = [(m.name, m.version_count, m.latest_version) for m in models]
 
@@ -304,6 +310,7 @@ def test_lineage_of_a_version_without_a_run_is_just_the_version(v1):
     lineage = selectors.model_version_lineage(v1)
 
     assert lineage == {
+        "team": "default",
         "model": "digits",
         "version": 1,
         "sha256": v1.sha256,
@@ -327,7 +334,7 @@ def trained_version(ready_version, register):
         recipe={"normalize": "minmax", "split": [0.7, 0.15, 0.15]},
     )
     run = TrainingRun.objects.create(
-        experiment=Experiment.objects.create(name="baseline"),
+        experiment=Experiment.objects.create(name="baseline", team=ready_version.dataset.team),
         dataset_version=processed,
         architecture="mlp",
         hyperparameters={"epochs": 3},

@@ -2,10 +2,14 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.cli import actor_from, add_actor_arguments
+from accounts.selectors import team_for_create
+from hpml_portal.errors import ServiceError
 from hpml_portal.management.waiting import add_wait_arguments, wait_for_status
 
 from ...models import DatasetVersion
-from ...services import DatasetError, IngestSource, dataset_version_ingest
+from ...selectors import DatasetNotFound, dataset_get
+from ...services import IngestSource, dataset_version_ingest
 
 
 class Command(BaseCommand):
@@ -22,19 +26,24 @@ class Command(BaseCommand):
         source.add_argument("--url", help="not available yet")
         source.add_argument("--sql", help="not available yet")
         parser.add_argument("--label-column", default="", help="label column of a .csv/.parquet")
+        add_actor_arguments(parser)
         add_wait_arguments(parser)
 
-    def handle(self, *args, name, file, builtin, url, sql, label_column, wait, timeout, **opts):
+    def handle(
+        self, *args, name, file, builtin, url, sql, label_column, user, team, wait, timeout, **opts
+    ):
         if url or sql:
             raise CommandError("ingestion from --url or --sql is not available yet: use --file")
+        actor = actor_from(user)
         try:
+            owner = self._team(actor, name, team)
             if builtin:
                 version, created = dataset_version_ingest(
-                    dataset_name=name, source=IngestSource.builtin(builtin)
+                    dataset_name=name, team=owner, source=IngestSource.builtin(builtin), user=actor
                 )
             else:
-                version, created = self._ingest_file(name, file, label_column)
-        except DatasetError as exc:
+                version, created = self._ingest_file(name, file, label_column, owner, actor)
+        except ServiceError as exc:
             raise CommandError(str(exc)) from exc
         version.refresh_from_db()
         if version.status == DatasetVersion.Status.FAILED:
@@ -61,10 +70,23 @@ class Command(BaseCommand):
             timeout=timeout,
         )
 
-    def _ingest_file(self, name: str, file: Path, label_column: str):
+    @staticmethod
+    def _team(actor, name: str, team: str | None):
+        """--team, else the team of the dataset of that name, else where new ones go."""
+        if not team:
+            try:
+                return dataset_get(user=actor, name=name).team
+            except DatasetNotFound:
+                pass
+        return team_for_create(user=actor, slug=team)
+
+    def _ingest_file(self, name: str, file: Path, label_column: str, team, actor):
         if not file.is_file():
             raise CommandError(f"no such file: {file}")
         with open(file, "rb") as stream:
             return dataset_version_ingest(
-                dataset_name=name, source=IngestSource.upload(stream, file.name, label_column)
+                dataset_name=name,
+                team=team,
+                source=IngestSource.upload(stream, file.name, label_column),
+                user=actor,
             )

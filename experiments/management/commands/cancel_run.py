@@ -1,7 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.cli import actor_from, add_actor_arguments
+from hpml_portal.errors import ServiceError
+
 from ...models import TrainingRun
-from ...services import TrainingError, training_run_cancel
+from ...selectors import training_run_list
+from ...services import training_run_cancel
 
 
 class Command(BaseCommand):
@@ -9,14 +13,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("run_id", type=int)
+        add_actor_arguments(parser, team=False)
 
-    def handle(self, *args, run_id, **options):
-        run = TrainingRun.objects.filter(pk=run_id).first()
+    def handle(self, *args, run_id, user, **options):
+        actor = actor_from(user)
+        run = training_run_list(user=actor, capability=None).filter(pk=run_id).first()
         if run is None:
             raise CommandError(f"there is no run {run_id}")
         try:
-            run = training_run_cancel(run=run)
-        except TrainingError as exc:
+            run = training_run_cancel(run=run, user=actor)
+        except ServiceError as exc:
             raise CommandError(str(exc)) from exc
         if run.status == TrainingRun.Status.CANCELLED:
             self.stdout.write(f"run {run.pk} CANCELLED")

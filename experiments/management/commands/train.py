@@ -1,10 +1,12 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from datasets.selectors import DatasetNotFound, dataset_version_resolve
+from accounts.cli import actor_from, add_actor_arguments
+from datasets.selectors import dataset_version_resolve
+from hpml_portal.errors import ServiceError
 from hpml_portal.management.waiting import add_wait_arguments, wait_for_status
 
 from ...models import TrainingRun
-from ...services import TrainingError, training_run_create
+from ...services import training_run_create
 from ...training.hyperparameters import ARCHITECTURES
 
 
@@ -21,7 +23,8 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 class Command(BaseCommand):
     help = (
         "Queue a training run on a dataset version for the training workers. The new model "
-        "version is registered under --model-name. Without --wait the run's id is the last line."
+        "version is registered under --model-name. The run, its experiment and the model "
+        "belong to the dataset's team. Without --wait the run's id is the last line."
     )
 
     def add_arguments(self, parser):
@@ -40,21 +43,35 @@ class Command(BaseCommand):
             metavar="KEY=VALUE",
             help="a hyperparameter, e.g. --param epochs=30 (repeatable)",
         )
+        add_actor_arguments(parser)
         add_wait_arguments(parser)
 
     def handle(
-        self, *args, dataset, experiment, model_name, architecture, param, wait, timeout, **options
+        self,
+        *args,
+        dataset,
+        experiment,
+        model_name,
+        architecture,
+        param,
+        user,
+        team,
+        wait,
+        timeout,
+        **options,
     ):
+        actor = actor_from(user)
         try:
-            version = dataset_version_resolve(dataset)
+            version = dataset_version_resolve(dataset, user=actor, team=team)
             run = training_run_create(
                 experiment_name=experiment,
                 dataset_version=version,
                 model_name=model_name,
                 architecture=architecture,
                 hyperparameters=parse_params(param),
+                user=actor,
             )
-        except (DatasetNotFound, TrainingError) as exc:
+        except ServiceError as exc:
             raise CommandError(str(exc)) from exc
         run.refresh_from_db()
         if run.status == TrainingRun.Status.FAILED:

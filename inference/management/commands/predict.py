@@ -4,7 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from models_registry.selectors import AliasNotSet, ModelNotFound
+from accounts.cli import actor_from, add_actor_arguments
+from hpml_portal.errors import ServiceError
 
 from ...services import prediction_create
 
@@ -27,10 +28,12 @@ class Command(BaseCommand):
         which = parser.add_mutually_exclusive_group()
         which.add_argument("--version", type=int)
         which.add_argument("--alias", help="default: production")
+        add_actor_arguments(parser)
 
-    def handle(self, *args, model, input, stdin, version, alias, **options):
+    def handle(self, *args, model, input, stdin, version, alias, user, team, **options):
         from ...runtime import InputError, ModelIntegrityError
 
+        actor = actor_from(user)
         try:
             text = sys.stdin.read() if stdin else Path(input).read_text()
             body = json.loads(text)
@@ -41,8 +44,13 @@ class Command(BaseCommand):
         instances = body.get("instances", body.get("inputs")) if isinstance(body, dict) else body
         try:
             result = prediction_create(
-                model_name=model, instances=instances, version=version, alias=alias
+                model_name=model,
+                instances=instances,
+                version=version,
+                alias=alias,
+                team=team,
+                user=actor,
             )
-        except (ModelNotFound, AliasNotSet, InputError, ModelIntegrityError) as exc:
+        except (ServiceError, InputError, ModelIntegrityError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(json.dumps(result.__dict__))

@@ -1,0 +1,34 @@
+from rest_framework import mixins, viewsets
+from rest_framework.permissions import IsAuthenticated
+
+from .. import selectors
+from .filters import AuditEventFilter
+from .permissions import IsStaff, TokenScope
+from .serializers import AuditEventSerializer, TeamSerializer
+
+
+class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The teams you belong to, with your role in each (staff: every team)."""
+
+    serializer_class = TeamSerializer
+    lookup_field = "slug"
+    search_fields = ["slug", "name"]
+    ordering_fields = ["slug", "created_at"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return selectors.team_list(user=None).none()
+        return selectors.team_list(user=self.request.user)
+
+
+class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Sign-ins, tokens, memberships and alias moves, newest first (staff only)."""
+
+    serializer_class = AuditEventSerializer
+    permission_classes = [IsAuthenticated, TokenScope, IsStaff]
+    filterset_class = AuditEventFilter
+    search_fields = ["actor_name", "target"]
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self):
+        return selectors.audit_event_list()

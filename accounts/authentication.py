@@ -1,0 +1,131 @@
+"""API authentication: hashed API tokens (``Token <key>``) and bearer JWTs from the
+organisation's identity service (``Bearer <jwt>``). Sessions come from DRF itself."""
+
+import hashlib
+import time
+from functools import lru_cache
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import transaction
+from rest_framework import authentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from . import jwt, services
+from .models import AuditEvent
+
+
+def _credentials(request, keyword: bytes) -> str | None:
+    parts = authentication.get_authorization_header(request).split()
+    if not parts or parts[0].lower() != keyword:
+        return None
+    if len(parts) != 2:
+        raise AuthenticationFailed(f"send 'Authorization: {keyword.decode().title()} <value>'")
+    try:
+        return parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        raise AuthenticationFailed("the credentials hold characters that are not ASCII") from None
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Token <key>``; ``request.auth`` is the ApiToken."""
+
+    def authenticate(self, request):
+        key = _credentials(request, b"token")
+        if key is None:
+            return None
+        token = services.api_token_authenticate(key)
+        if token is None or not token.user.is_active:
+            raise AuthenticationFailed("invalid, expired or revoked token")
+        return token.user, token
+
+    def authenticate_header(self, request) -> str:
+        return "Token"
+
+
+_JWT_SETTINGS = (
+    "JWT_JWKS_URL",
+    "JWT_PUBLIC_KEY",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_ALGORITHMS",
+    "JWT_USERNAME_CLAIM",
+    "JWT_ROLES_CLAIM",
+    "JWT_LEEWAY",
+    "JWT_JWKS_CACHE_SECONDS",
+    "JWT_JWKS_COOLDOWN_SECONDS",
+    "JWT_JWKS_TIMEOUT",
+)
+
+
+@lru_cache(maxsize=4)
+def _config(*values: str) -> jwt.JWTConfig | None:
+    return jwt.JWTConfig.from_settings()  # checked there: a bad one raises
+
+
+def jwt_config() -> jwt.JWTConfig | None:
+    """The JWT settings, read and checked once per distinct configuration."""
+    return _config(*(repr(getattr(settings, name, "")) for name in _JWT_SETTINGS))
+
+
+class JWTAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <jwt>`` signed by the identity service; ``request.auth`` is the
+    claims. The username claim names the user and the roles claim sets their memberships,
+    once per token (the first request that shows it)."""
+
+    def authenticate(self, request):
+        token = _credentials(request, b"bearer")
+        if token is None:
+            return None
+        config = jwt_config()
+        if config is None:
+            raise AuthenticationFailed("bearer tokens are not accepted: JWT sign-on is off")
+        try:
+            claims = jwt.verify(token, config)
+        except jwt.InvalidToken as exc:
+            raise AuthenticationFailed(f"invalid bearer token: {exc}") from exc
+        user = _user_for(claims[config.username_claim])
+        _first_sight(token, claims, config, user, request)
+        return user, claims
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+
+def _user_for(username: str):
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        if not settings.JWT_CREATE_USERS:
+            raise AuthenticationFailed(f"there is no user {username!r} (JWT_CREATE_USERS is off)")
+        user, _ = services.user_get_or_create(username=username)
+    if not user.is_active:
+        raise AuthenticationFailed("this user is inactive")
+    if user.is_staff or user.is_superuser:
+        # Staff accounts are local: an identity service must not be able to mint an admin.
+        raise AuthenticationFailed("staff accounts sign in with a password, not a bearer token")
+    return user
+
+
+def _first_sight(token: str, claims: dict, config: jwt.JWTConfig, user, request) -> None:
+    """Sync memberships from the roles claim and audit the sign-on, once per token."""
+    key = "hpml:jwt-seen:" + hashlib.sha256(token.encode()).hexdigest()
+    lifetime = int(claims["exp"] - time.time()) + config.leeway
+    if not cache.add(key, 1, timeout=max(lifetime, 1)):
+        return
+    try:
+        with transaction.atomic():
+            skipped = []
+            if config.roles_claim in claims:
+                wanted = jwt.parse_roles(claims[config.roles_claim])
+                skipped = services.membership_sync(user=user, wanted=wanted)
+            services.audit_record(
+                action=AuditEvent.Action.LOGIN_JWT,
+                actor=user,
+                target=user.get_username(),
+                detail={"issuer": claims.get("iss", ""), "unknown_teams": skipped},
+                ip=request.META.get("REMOTE_ADDR"),
+            )
+    except Exception:
+        cache.delete(key)  # try again on the next request
+        raise

@@ -1,0 +1,92 @@
+"""Request rates per identity, counted in the cache (Redis when CACHE_URL names it).
+
+A fixed window per identity costs one cache round trip per request, whatever the rate, where
+DRF's SimpleRateThrottle reads and writes a list of every request's time in the window.
+"""
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.throttling import BaseThrottle
+
+PERIODS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+
+
+def parse_rate(rate: str) -> tuple[int, int] | None:
+    """ "100/min" -> (100, 60); "" or "off" -> None (no limit)."""
+    rate = (rate or "").strip().lower()
+    if rate in ("", "off", "none"):
+        return None
+    count, sep, period = rate.partition("/")
+    if not sep or not count.isdecimal() or period not in PERIODS or int(count) < 1:
+        raise ImproperlyConfigured(
+            f"invalid rate {rate!r}: use N/s, N/min, N/hour or N/day, or 'off'"
+        )
+    return int(count), PERIODS[period]
+
+
+class FixedWindowThrottle(BaseThrottle):
+    scope = ""
+
+    def __init__(self):
+        self.retry_after: float | None = None
+
+    def applies(self, request) -> bool:
+        return True
+
+    def allow_request(self, request, view) -> bool:
+        limit = parse_rate(settings.THROTTLE_RATES.get(self.scope, ""))
+        if limit is None or not self.applies(request):
+            return True
+        count, period = limit
+        user = getattr(request, "user", None)
+        ident = (
+            f"u{user.pk}" if user is not None and user.is_authenticated else self.get_ident(request)
+        )
+        now = time.time()
+        window = int(now // period)
+        key = f"hpml:throttle:{self.scope}:{ident}:{window}"
+        if cache.add(key, 1, timeout=period + 1):
+            used = 1
+        else:
+            try:
+                used = cache.incr(key)
+            except ValueError:  # the window's key expired between add and incr
+                cache.add(key, 1, timeout=period + 1)
+                used = 1
+        if used <= count:
+            return True
+        self.retry_after = (window + 1) * period - now
+        return False
+
+    def wait(self) -> float | None:
+        return self.retry_after
+
+
+class PredictThrottle(FixedWindowThrottle):
+    """THROTTLE_PREDICT_RATE: predictions per identity."""
+
+    scope = "predict"
+
+
+class SubmitThrottle(FixedWindowThrottle):
+    """THROTTLE_SUBMIT_RATE: writes (datasets, versions, runs, aliases, cancels) per identity.
+    Reads are not counted."""
+
+    scope = "submit"
+
+    def applies(self, request) -> bool:
+        return request.method not in ("GET", "HEAD", "OPTIONS")

@@ -1,0 +1,25 @@
+import django_filters
+
+from ..models import Dataset, DatasetVersion
+
+
+class DatasetFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="team__slug")
+    name = django_filters.CharFilter()
+
+    class Meta:
+        model = Dataset
+        fields = ["team", "name"]
+
+
+class DatasetVersionFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="dataset__team__slug")
+    dataset = django_filters.NumberFilter(field_name="dataset_id")
+    dataset_name = django_filters.CharFilter(field_name="dataset__name")
+    status = django_filters.ChoiceFilter(choices=DatasetVersion.Status.choices)
+    format = django_filters.ChoiceFilter(choices=DatasetVersion.Format.choices)
+    sha256 = django_filters.CharFilter()
+
+    class Meta:
+        model = DatasetVersion
+        fields = ["team", "dataset", "dataset_name", "status", "format", "sha256"]

@@ -1,0 +1,34 @@
+import django_filters
+
+from ..models import Experiment, TrainingRun
+
+
+class ExperimentFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="team__slug")
+    name = django_filters.CharFilter()
+
+    class Meta:
+        model = Experiment
+        fields = ["team", "name"]
+
+
+class TrainingRunFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="experiment__team__slug")
+    experiment = django_filters.NumberFilter(field_name="experiment_id")
+    experiment_name = django_filters.CharFilter(field_name="experiment__name")
+    dataset_version = django_filters.NumberFilter(field_name="dataset_version_id")
+    status = django_filters.ChoiceFilter(choices=TrainingRun.Status.choices)
+    architecture = django_filters.CharFilter()
+    model_name = django_filters.CharFilter()
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "team",
+            "experiment",
+            "experiment_name",
+            "dataset_version",
+            "status",
+            "architecture",
+            "model_name",
+        ]

@@ -1,0 +1,31 @@
+import django_filters
+
+from ..models import AliasEvent, ModelVersion, RegisteredModel
+
+
+class RegisteredModelFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="team__slug")
+    name = django_filters.CharFilter()
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["team", "name"]
+
+
+class ModelVersionFilter(django_filters.FilterSet):
+    architecture = django_filters.CharFilter()
+    alias = django_filters.CharFilter(field_name="aliases__alias")
+    dataset_version = django_filters.NumberFilter(field_name="dataset_version_id")
+
+    class Meta:
+        model = ModelVersion
+        fields = ["architecture", "alias", "dataset_version"]
+
+
+class AliasEventFilter(django_filters.FilterSet):
+    alias = django_filters.CharFilter()
+    user = django_filters.CharFilter(field_name="user__username")
+
+    class Meta:
+        model = AliasEvent
+        fields = ["alias", "user"]
