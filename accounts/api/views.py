@@ -10,6 +10,8 @@ from .serializers import AuditEventSerializer, TeamSerializer
 class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The teams you belong to, with your role in each (staff: every team)."""
 
+    # Any role in a team shows the team itself: its rows are already only the caller's teams.
+    permission_classes = [IsAuthenticated, TokenScope]
     serializer_class = TeamSerializer
     lookup_field = "slug"
     search_fields = ["slug", "name"]

@@ -67,7 +67,7 @@ class ExperimentRunViewSet(
         )
         if dataset_version is None:
             raise ValidationError(
-                {"dataset_version": f"dataset version {data['dataset_version']} does not exist"}
+                {"dataset_version": [f"dataset version {data['dataset_version']} does not exist"]}
             )
         run = services.training_run_create(
             experiment_name=experiment.name,

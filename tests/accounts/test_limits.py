@@ -1,0 +1,116 @@
+"""Throttles per identity and the per-team cap on training runs: 429 and 409, nothing made."""
+
+import pytest
+from django.core.cache import cache
+
+from accounts.throttles import parse_rate
+from datasets.models import Dataset
+from experiments.models import TrainingRun
+from tests.conftest import token_client
+from tests.factories import DatasetVersionFactory, ExperimentFactory, TrainingRunFactory, member
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_writes_over_the_submit_rate_answer_429_and_create_nothing(settings, team):
+    settings.THROTTLE_RATES = {"submit": "3/min", "predict": "off"}
+    client = token_client(member(team, "scientist"))
+
+    answers = [client.post("/api/v1/datasets/", {"name": f"d{i}"}, format="json") for i in range(5)]
+
+    assert [a.status_code for a in answers] == [201, 201, 201, 429, 429]
+    assert "Retry-After" in answers[-1].headers
+    assert sorted(Dataset.objects.values_list("name", flat=True)) == ["d0", "d1", "d2"]
+
+
+def test_reads_are_not_counted_and_each_identity_has_its_own_budget(settings, team):
+    settings.THROTTLE_RATES = {"submit": "1/min", "predict": "off"}
+    first, second = token_client(member(team, "scientist")), token_client(member(team, "scientist"))
+
+    reads = [first.get("/api/v1/datasets/").status_code for _ in range(5)]
+    writes = [
+        first.post("/api/v1/datasets/", {"name": "a"}, format="json").status_code,
+        first.post("/api/v1/datasets/", {"name": "b"}, format="json").status_code,
+        second.post("/api/v1/datasets/", {"name": "c"}, format="json").status_code,
+    ]
+
+    assert reads == [200] * 5 and writes == [201, 429, 201]
+
+
+def test_predictions_over_the_predict_rate_answer_429(settings, api_client):
+    settings.THROTTLE_RATES = {"submit": "off", "predict": "2/min"}
+
+    answers = [
+        api_client.post("/api/v1/models/digits/predict/", {"instances": [[0]]}, format="json")
+        for _ in range(3)
+    ]
+
+    # The first two are counted and answered (404: there is no such model); the third is not.
+    assert [a.status_code for a in answers] == [404, 404, 429]
+
+
+@pytest.mark.parametrize(
+    ("rate", "parsed"),
+    [("100/min", (100, 60)), ("5/s", (5, 1)), ("2/hour", (2, 3600)), ("off", None), ("", None)],
+)
+def test_rates_are_read_from_settings(rate, parsed):
+    assert parse_rate(rate) == parsed
+
+
+@pytest.mark.parametrize("rate", ["fast", "0/min", "10/week", "-1/s", "1.5/min"])
+def test_a_bad_rate_is_a_configuration_error(rate):
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured):
+        parse_rate(rate)
+
+
+def test_a_team_at_its_run_limit_gets_409_naming_the_limit_and_nothing_is_queued(
+    settings, team, django_capture_on_commit_callbacks
+):
+    settings.TEAM_MAX_ACTIVE_RUNS = 2
+    settings.THROTTLE_RATES = {"submit": "off", "predict": "off"}
+    experiment = ExperimentFactory(team=team)
+    version = DatasetVersionFactory(dataset__team=team)
+    TrainingRunFactory(experiment=experiment, dataset_version=version)
+    TrainingRunFactory(experiment=experiment, dataset_version=version, status="RUNNING")
+    TrainingRunFactory(experiment=experiment, dataset_version=version, status="FAILED")
+    client = token_client(member(team, "scientist"))
+
+    with django_capture_on_commit_callbacks() as queued:
+        answer = client.post(
+            f"/api/v1/experiments/{experiment.pk}/runs/",
+            {"dataset_version": version.pk, "model_name": "m"},
+            format="json",
+        )
+
+    assert answer.status_code == 409
+    assert "TEAM_MAX_ACTIVE_RUNS=2" in answer.json()["detail"]
+    assert TrainingRun.objects.count() == 3 and queued == []
+
+
+def test_the_run_limit_counts_each_team_on_its_own(settings, team):
+    from tests.factories import TeamFactory
+
+    settings.TEAM_MAX_ACTIVE_RUNS = 1
+    settings.THROTTLE_RATES = {"submit": "off", "predict": "off"}
+    busy = TeamFactory()
+    TrainingRunFactory(experiment__team=busy)
+    experiment = ExperimentFactory(team=team)
+    version = DatasetVersionFactory(dataset__team=team)
+    client = token_client(member(team, "scientist"))
+
+    answer = client.post(
+        f"/api/v1/experiments/{experiment.pk}/runs/",
+        {"dataset_version": version.pk, "model_name": "m"},
+        format="json",
+    )
+
+    assert answer.status_code == 202
