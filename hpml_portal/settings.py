@@ -282,7 +282,7 @@ if JWT_JWKS_URL or JWT_PUBLIC_KEY:
             algorithms=tuple(JWT_ALGORITHMS),
         ).check()
     except ValueError as exc:
-        raise ImproperlyConfigured(f"JWT settings: {exc}") from exc
+        raise ImproperlyConfigured(str(exc)) from exc
 
 # --- cache (throttle counters, sign-on bookkeeping) -------------------------------------------
 

@@ -12,7 +12,8 @@ MLFLOW_PORT=${MLFLOW_PORT:-5001}
 VAR=$ROOT/var
 RUN=$VAR/run
 LOG=$VAR/log
-export PATH="$BIN:$PATH" TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
+# The platform runs offline: MLflow (the UI server too) must not try to send usage data.
+export PATH="$BIN:$PATH" TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1 MLFLOW_DISABLE_TELEMETRY=true
 mkdir -p "$RUN" "$LOG" "$VAR/demo"
 
 say() { printf '\n==> %s\n' "$*"; }
@@ -76,8 +77,9 @@ VERSION=$(sed -n 's/^registered digits version \([0-9]*\).*/\1/p' "$VAR/demo/tra
 say "Promote version $VERSION to production"
 $PY manage.py promote digits "$VERSION" --alias production --comment "make demo" --user admin
 
-say "Predict over HTTP"
-TOKEN=$($PY manage.py create_api_token demo | tail -n 1)
+say "Predict over HTTP, as a service account that may only predict with this model"
+$PY manage.py add_member default demo --role predictor
+TOKEN=$($PY manage.py create_api_token demo --predict-only default/digits --name demo | tail -n 1)
 $PY - "$VAR/demo/predict.json" <<'EOF'
 import json, sys
 from sklearn.datasets import load_digits

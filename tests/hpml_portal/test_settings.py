@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SHOW = """
 import json
@@ -18,6 +20,9 @@ print(json.dumps({
     "broker": settings.CELERY_BROKER_URL,
     "broker_folder": settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", ""),
     "mlflow": settings.MLFLOW_TRACKING_URI,
+    "mlflow_artifacts": settings.MLFLOW_ARTIFACT_ROOT,
+    "telemetry_off": __import__("os").environ.get("MLFLOW_DISABLE_TELEMETRY"),
+    "cache": settings.CACHES["default"]["BACKEND"],
     "debug": settings.DEBUG,
 }))
 """
@@ -53,6 +58,9 @@ def test_with_no_environment_everything_is_embedded_under_var(tmp_path):
     assert shown["broker"].startswith("filesystem://")
     assert shown["broker_folder"] == str(var / "broker" / "queue")
     assert shown["mlflow"] == f"sqlite:///{var / 'mlflow.db'}"
+    assert shown["mlflow_artifacts"] == (var / "mlartifacts").as_uri()
+    assert shown["telemetry_off"] == "true"
+    assert shown["cache"].endswith("LocMemCache")
     assert shown["debug"] is False
 
 
@@ -75,6 +83,55 @@ def test_the_environment_switches_to_real_services(tmp_path):
     assert shown["storage"] == "storages.backends.s3.S3Storage"
     assert shown["broker"] == "redis://redis:6379/0"
     assert shown["mlflow"] == "http://mlflow:5001"
+    assert shown["mlflow_artifacts"] == ""  # the tracking server decides
+
+
+def test_mlflow_artifacts_of_a_database_store_go_to_the_bucket_under_a_prefix(tmp_path):
+    result = settings_with(
+        {
+            "SECRET_KEY": "x",
+            "AWS_STORAGE_BUCKET_NAME": "bucket",
+            "AWS_LOCATION": "hpml/",
+            "MLFLOW_TRACKING_URI": "postgresql://u:p@db/mlflow",
+            "CACHE_URL": "redis://redis:6379/1",
+        },
+        tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["mlflow_artifacts"] == "s3://bucket/hpml/mlflow-artifacts"
+    assert shown["cache"] == "django.core.cache.backends.redis.RedisCache"
+
+
+def test_mlflow_telemetry_stays_off_unless_turned_on(tmp_path):
+    result = settings_with({"SECRET_KEY": "x", "MLFLOW_DISABLE_TELEMETRY": "false"}, tmp_path)
+
+    assert json.loads(result.stdout)["telemetry_off"] == "false"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"JWT_PUBLIC_KEY": "not a key", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"}, "JWT"),
+        (
+            {
+                "JWT_JWKS_URL": "https://id/jwks",
+                "JWT_ISSUER": "i",
+                "JWT_AUDIENCE": "a",
+                "JWT_ALGORITHMS": "HS256",
+            },
+            "HS256",
+        ),
+        ({"JWT_JWKS_URL": "https://id/jwks", "JWT_AUDIENCE": "a"}, "JWT_ISSUER"),
+        ({"JWT_JWKS_URL": "https://id/jwks", "JWT_ISSUER": "i"}, "JWT_AUDIENCE"),
+        ({"CACHE_URL": "memcached://x"}, "CACHE_URL"),
+    ],
+)
+def test_unsafe_sign_on_or_cache_settings_stop_the_process(env, message, tmp_path):
+    result = settings_with({"SECRET_KEY": "x", **env}, tmp_path)
+
+    assert result.returncode != 0 and message in result.stderr
 
 
 def test_secret_key_is_required_when_debug_is_off(tmp_path):
