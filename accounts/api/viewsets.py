@@ -34,6 +34,23 @@ class TeamScopedViewSet(viewsets.GenericViewSet):
         return selectors.team_for_create(user=self.request.user, slug=slug)
 
 
+class NamedCreateMixin:
+    """POST makes a named object of a team through
+    ``create_service(name=..., description=..., team=..., user=...)``."""
+
+    create_service = None  # staticmethod
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        made = self.create_service(
+            name=data["name"],
+            description=data.get("description", ""),
+            team=self.team_for_create(data.get("team")),
+            user=self.request.user,
+        )
+        serializer.instance = self.selector(user=None).get(pk=made.pk)
+
+
 class NestedViewSet(TeamScopedViewSet):
     """A resource under a parent (``/datasets/{dataset_pk}/versions/``): the parent is found
     among the caller's teams' objects (404 otherwise), then must allow the action (403)."""

@@ -1,12 +1,11 @@
 import django_filters
 
+from accounts.api.filters import TeamNameFilter
+
 from ..models import Dataset, DatasetVersion
 
 
-class DatasetFilter(django_filters.FilterSet):
-    team = django_filters.CharFilter(field_name="team__slug")
-    name = django_filters.CharFilter()
-
+class DatasetFilter(TeamNameFilter):
     class Meta:
         model = Dataset
         fields = ["team", "name"]

@@ -3,7 +3,7 @@ from rest_framework import mixins, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from accounts.api.viewsets import NestedViewSet, TeamScopedViewSet
+from accounts.api.viewsets import NamedCreateMixin, NestedViewSet, TeamScopedViewSet
 from hpml_portal.errors import Unavailable
 
 from .. import selectors, services
@@ -17,25 +17,20 @@ from .serializers import (
 
 
 class DatasetViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TeamScopedViewSet
+    NamedCreateMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    TeamScopedViewSet,
 ):
     """Datasets of your teams. A new one goes to your team (``"team"`` when you have several)."""
 
     selector = staticmethod(selectors.dataset_list)
+    create_service = staticmethod(services.dataset_create)
     serializer_class = DatasetSerializer
     filterset_class = DatasetFilter
     search_fields = ["name", "description"]
     ordering_fields = ["name", "created_at", "version_count"]
-
-    def perform_create(self, serializer):
-        data = serializer.validated_data
-        dataset = services.dataset_create(
-            name=data["name"],
-            description=data.get("description", ""),
-            team=self.team_for_create(data.get("team")),
-            user=self.request.user,
-        )
-        serializer.instance = selectors.dataset_list(user=None).get(pk=dataset.pk)
 
 
 class DatasetVersionViewSet(

@@ -1,12 +1,11 @@
 import django_filters
 
+from accounts.api.filters import TeamNameFilter
+
 from ..models import Experiment, TrainingRun
 
 
-class ExperimentFilter(django_filters.FilterSet):
-    team = django_filters.CharFilter(field_name="team__slug")
-    name = django_filters.CharFilter()
-
+class ExperimentFilter(TeamNameFilter):
     class Meta:
         model = Experiment
         fields = ["team", "name"]

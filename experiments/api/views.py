@@ -4,7 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from accounts.api.viewsets import NestedViewSet, TeamScopedViewSet
+from accounts.api.viewsets import NamedCreateMixin, NestedViewSet, TeamScopedViewSet
 from datasets.selectors import dataset_version_list
 from hpml_portal.errors import Unavailable
 
@@ -15,25 +15,20 @@ from .serializers import ExperimentSerializer, TrainingRunCreateSerializer, Trai
 
 
 class ExperimentViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TeamScopedViewSet
+    NamedCreateMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    TeamScopedViewSet,
 ):
     """Experiments of your teams; POST makes one (or answers the existing one of that name)."""
 
     selector = staticmethod(selectors.experiment_list)
+    create_service = staticmethod(services.experiment_get_or_create)
     serializer_class = ExperimentSerializer
     filterset_class = ExperimentFilter
     search_fields = ["name", "description"]
     ordering_fields = ["name", "created_at", "run_count"]
-
-    def perform_create(self, serializer):
-        data = serializer.validated_data
-        experiment = services.experiment_get_or_create(
-            name=data["name"],
-            description=data.get("description", ""),
-            team=self.team_for_create(data.get("team")),
-            user=self.request.user,
-        )
-        serializer.instance = selectors.experiment_list(user=None).get(pk=experiment.pk)
 
 
 class ExperimentRunViewSet(

@@ -1,12 +1,11 @@
 import django_filters
 
+from accounts.api.filters import TeamNameFilter
+
 from ..models import AliasEvent, ModelVersion, RegisteredModel
 
 
-class RegisteredModelFilter(django_filters.FilterSet):
-    team = django_filters.CharFilter(field_name="team__slug")
-    name = django_filters.CharFilter()
-
+class RegisteredModelFilter(TeamNameFilter):
     class Meta:
         model = RegisteredModel
         fields = ["team", "name"]

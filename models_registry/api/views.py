@@ -31,6 +31,13 @@ TEAM_PARAMETER = OpenApiParameter(
 )
 
 
+def _model_named(request, name: str):
+    """The caller's model called ``name`` (``?team=`` when several of their teams have one)."""
+    return selectors.registered_model_get(
+        user=request.user, name=name, team=request.query_params.get("team")
+    )
+
+
 @extend_schema_view(retrieve=extend_schema(parameters=[TEAM_PARAMETER]))
 class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
     """Registered models of your teams, addressed by name."""
@@ -45,12 +52,7 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
 
     def get_object(self):
         queryset = self.filter_queryset(self.get_queryset())
-        model = selectors.registered_model_get(
-            user=self.request.user,
-            name=self.kwargs["name"],
-            team=self.request.query_params.get("team"),
-        )
-        obj = get_object_or_404(queryset, pk=model.pk)
+        obj = get_object_or_404(queryset, pk=_model_named(self.request, self.kwargs["name"]).pk)
         self.check_object_permissions(self.request, obj)
         return obj
 
@@ -63,11 +65,7 @@ class _UnderModel(NestedViewSet):
 
     def get_model(self):
         if not hasattr(self, "_model"):
-            self._model = selectors.registered_model_get(
-                user=self.request.user,
-                name=self.kwargs[self.parent_kwarg],
-                team=self.request.query_params.get("team"),
-            )
+            self._model = _model_named(self.request, self.kwargs[self.parent_kwarg])
         return self._model
 
     def get_parent(self):

@@ -43,7 +43,8 @@ def test_a_fresh_process_registers_in_the_settings_store_and_writes_nothing_wher
 
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == f"sqlite:///{store}"
-    assert mlflow.MlflowClient(f"sqlite:///{store}").get_registered_model("probe")
+    uri = f"sqlite:///{store}"
+    assert mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).get_registered_model("probe")
     assert sorted(p.name for p in workdir.iterdir()) == []
 
 
