@@ -10,6 +10,7 @@ from .admin_scoping import TeamScopedAdmin
 from .admin_site import may_use_portal
 from .forms import ApiTokenCreateForm
 from .models import ApiToken, AuditEvent, Membership, Team
+from .throttles import throttled_response
 
 
 def _superuser(request) -> bool:
@@ -74,7 +75,7 @@ class TeamAdmin(TeamScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            Team.objects.filter(pk=obj.pk).update(name=obj.name)
+            services.team_rename(team=obj, name=obj.name, actor=request.user)
             return
         created = services.team_create(slug=obj.slug, name=obj.name, actor=request.user)
         obj.pk, obj.created_at = created.pk, created.created_at
@@ -174,6 +175,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise PermissionDenied
+        refused = throttled_response(request)
+        if refused is not None:
+            return refused
         form = ApiTokenCreateForm(request.POST or None, request=request)
         if request.method == "POST" and form.is_valid():
             try:
@@ -195,7 +199,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    """The audit log: staff read it, nobody edits it."""
+    """The audit log: staff superusers read it (it spans every team), nobody edits it."""
 
     list_display = ["created_at", "action", "actor_name", "team", "target", "ip"]
     list_filter = ["action", "team"]
@@ -209,10 +213,10 @@ class AuditEventAdmin(admin.ModelAdmin):
         return selectors.audit_event_list()
 
     def has_module_permission(self, request) -> bool:
-        return request.user.is_active and request.user.is_staff
+        return _superuser(request)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_staff
+        return _superuser(request)
 
     def has_add_permission(self, request) -> bool:
         return False

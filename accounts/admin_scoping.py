@@ -9,6 +9,7 @@ from hpml_portal.models import team_of
 
 from . import access, selectors
 from .access import Capability
+from .throttles import throttled_response
 
 
 class TeamListFilter(admin.SimpleListFilter):
@@ -50,6 +51,14 @@ class TeamScopedAdmin(admin.ModelAdmin):
         if exists:
             raise PermissionDenied("your role in this team does not let you read it")
         raise Http404(f"there is no {self.opts.verbose_name} {object_id!r} that you can see")
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        refused = throttled_response(request)
+        return refused or super().changeform_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        # POSTs to the list are actions: training, promotion, cancelling.
+        return throttled_response(request) or super().changelist_view(request, extra_context)
 
     def has_module_permission(self, request) -> bool:
         return access.can_anywhere(request.user, Capability.READ)

@@ -85,6 +85,13 @@ class JWTAuthentication(authentication.BaseAuthentication):
             claims = jwt.verify(token, config)
         except jwt.InvalidToken as exc:
             raise AuthenticationFailed(f"invalid bearer token: {exc}") from exc
+        roles = claims.get(config.roles_claim, [])
+        if not isinstance(roles, list):
+            # Read as "no roles" it would take every membership away; refuse it instead.
+            raise AuthenticationFailed(
+                f"invalid bearer token: the {config.roles_claim} claim must be a list of "
+                "'team:role' strings"
+            )
         user = _user_for(claims[config.username_claim])
         _first_sight(token, claims, config, user, request)
         return user, claims

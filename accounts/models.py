@@ -96,6 +96,7 @@ class AuditEvent(models.Model):
         TOKEN_CREATED = "token.created"
         TOKEN_REVOKED = "token.revoked"
         TEAM_CREATED = "team.created"
+        TEAM_RENAMED = "team.renamed"
         MEMBERSHIP_ADDED = "membership.added"
         MEMBERSHIP_CHANGED = "membership.changed"
         MEMBERSHIP_REMOVED = "membership.removed"

@@ -64,6 +64,25 @@ def team_create(*, slug: str, name: str = "", actor=None) -> Team:
     return team
 
 
+def team_rename(*, team: Team, name: str, actor=None) -> Team:
+    """Change a team's display name (its slug, which URLs and claims use, never changes)."""
+    _require_operator(actor, "rename teams")
+    before = Team.objects.values_list("name", flat=True).get(pk=team.pk)
+    if before == name:
+        return team
+    with transaction.atomic():
+        Team.objects.filter(pk=team.pk).update(name=name[:100])
+        audit_record(
+            action=AuditEvent.Action.TEAM_RENAMED,
+            actor=actor,
+            team=team,
+            target=team.slug,
+            detail={"from": before, "to": name[:100]},
+        )
+    team.name = name[:100]
+    return team
+
+
 def user_get_or_create(*, username: str):
     """The user named ``username``; made without a password (API, SSO or a later password
     reset) when there is none yet. Returns (user, created)."""

@@ -9,6 +9,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
 from rest_framework.throttling import BaseThrottle
 
 PERIODS = {
@@ -74,6 +75,23 @@ class FixedWindowThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self.retry_after
+
+
+def throttled_response(request) -> HttpResponse | None:
+    """429 for a write in the portal over THROTTLE_SUBMIT_RATE: the admin's forms and actions
+    count against the same budget as the API's writes."""
+    if request.method != "POST":
+        return None
+    throttle = SubmitThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    response = HttpResponse(
+        "Too many changes in a short time (THROTTLE_SUBMIT_RATE): wait a moment and retry.",
+        status=429,
+        content_type="text/plain",
+    )
+    response["Retry-After"] = str(int(throttle.wait() or 0) + 1)
+    return response
 
 
 class PredictThrottle(FixedWindowThrottle):

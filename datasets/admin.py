@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from accounts import access
 from accounts.access import Capability
 from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
+from accounts.throttles import throttled_response
 from hpml_portal.admin_utils import admin_link, status_badge
 from hpml_portal.errors import ServiceError
 
@@ -133,6 +134,9 @@ class DatasetVersionAdmin(TeamScopedAdmin):
         """Upload a dataset file: stored now, checked on a worker."""
         if not self.has_upload_permission(request):
             raise PermissionDenied("uploading needs the scientist role in a team")
+        refused = throttled_response(request)
+        if refused is not None:
+            return refused
         form = DatasetUploadForm(request.POST or None, request.FILES or None, user=request.user)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]

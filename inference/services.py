@@ -10,10 +10,12 @@ from django.conf import settings
 from accounts import access
 from accounts.access import Capability
 from accounts.models import ApiToken
+from accounts.selectors import AmbiguousName
 from hpml_portal.storage import local_copy
 from models_registry.models import ModelVersion
 from models_registry.selectors import (
     DEFAULT_ALIAS,
+    ModelNotFound,
     model_version_resolve,
     registered_model_get,
 )
@@ -83,12 +85,10 @@ def prediction_create(
     """
     from .runtime import InputError, parse_instances
 
+    if token is not None and token.predict_only:
+        team = _team_the_token_allows(token, model_name, team)
     model = registered_model_get(user=user, name=model_name, team=team)
     access.require(user, model.team, Capability.PREDICT, "predict")
-    if token is not None and token.predict_only and model.ref not in token.predict_models:
-        raise access.AccessDenied(
-            f"this token may only predict with {', '.join(token.predict_models)}"
-        )
     model_version = model_version_resolve(model, version=version, alias=alias)
     requested = f"version:{version}" if version is not None else f"alias:{alias or DEFAULT_ALIAS}"
     loaded = model_runtime_get(model_version)
@@ -123,6 +123,24 @@ def prediction_create(
         predictions=labels,
         probabilities=probabilities.astype("float64").round(6).tolist(),
     )
+
+
+def _team_the_token_allows(token: ApiToken, model_name: str, team: str | None) -> str:
+    """The team of ``model_name`` among the models a predict-only token names. Any other model
+    reads as missing, so the token tells nothing of the rest of its user's models or teams."""
+    teams = [
+        ref.partition("/")[0] for ref in token.predict_models if ref.endswith(f"/{model_name}")
+    ]
+    if team is not None:
+        teams = [t for t in teams if t == team]
+    if len(teams) != 1:
+        if not teams:
+            raise ModelNotFound(f"there is no model named {model_name!r}")
+        raise AmbiguousName(
+            f"this token may predict with {model_name!r} in several teams ({', '.join(teams)}): "
+            "say which with ?team="
+        )
+    return teams[0]
 
 
 def _loggable(sample: list) -> list:

@@ -7,7 +7,7 @@ from hpml_portal.models import NamedEntity
 # Alias names look like "production" or "staging-eu"; never a bare number, which would read
 # as a version.
 alias_validator = RegexValidator(
-    r"^[a-z][a-z0-9_-]{0,63}$",
+    r"^[a-z][a-z0-9_-]{0,63}\Z",  # \Z: "$" would let a trailing newline through
     "an alias starts with a lowercase letter and holds lowercase letters, digits, - and _",
 )
 

@@ -41,8 +41,11 @@ class TeamRole(BasePermission):
         return True
 
 
-class IsStaff(BasePermission):
-    message = "only staff may read this"
+class IsSuperuser(BasePermission):
+    """Staff superusers, who stand above every team (the audit log spans them all)."""
+
+    message = "only staff superusers may read this"
 
     def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_active and request.user.is_staff)
+        user = request.user
+        return bool(user and user.is_authenticated and access.is_operator(user))

@@ -3,7 +3,7 @@ from rest_framework.permissions import IsAuthenticated
 
 from .. import selectors
 from .filters import AuditEventFilter
-from .permissions import IsStaff, TokenScope
+from .permissions import IsSuperuser, TokenScope
 from .serializers import AuditEventSerializer, TeamSerializer
 
 
@@ -24,10 +24,10 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
 
 class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Sign-ins, tokens, memberships and alias moves, newest first (staff only)."""
+    """Sign-ins, tokens, memberships and alias moves, newest first (staff superusers)."""
 
     serializer_class = AuditEventSerializer
-    permission_classes = [IsAuthenticated, TokenScope, IsStaff]
+    permission_classes = [IsAuthenticated, TokenScope, IsSuperuser]
     filterset_class = AuditEventFilter
     search_fields = ["actor_name", "target"]
     ordering_fields = ["created_at"]

@@ -2,8 +2,8 @@
 nested resources whose parent is looked up (and checked) the same way as any object."""
 
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 from rest_framework import viewsets
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 
 from hpml_portal.models import team_of
 

@@ -16,9 +16,12 @@ class DatasetVersionFilter(django_filters.FilterSet):
     dataset = django_filters.NumberFilter(field_name="dataset_id")
     dataset_name = django_filters.CharFilter(field_name="dataset__name")
     status = django_filters.ChoiceFilter(choices=DatasetVersion.Status.choices)
-    format = django_filters.ChoiceFilter(choices=DatasetVersion.Format.choices)
+    # Not "format": DRF's ?format= picks the response's renderer.
+    file_format = django_filters.ChoiceFilter(
+        field_name="format", choices=DatasetVersion.Format.choices
+    )
     sha256 = django_filters.CharFilter()
 
     class Meta:
         model = DatasetVersion
-        fields = ["team", "dataset", "dataset_name", "status", "format", "sha256"]
+        fields = ["team", "dataset", "dataset_name", "status", "file_format", "sha256"]

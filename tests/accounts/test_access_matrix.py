@@ -6,9 +6,9 @@ data of a team the caller may not read.
 
 Callers: ``anon`` (no credentials), ``staff`` (a staff superuser), ``viewer``, ``scientist``,
 ``approver`` and ``predictor`` of team A, ``token`` (team A scientist's token limited to
-predicting with team A's model ``digits``), ``jwt`` (signed on by the identity service as a
-scientist of team A) and ``other`` (a scientist of team B). Team B owns objects with the same
-names as team A's.
+predicting with team A's model ``digits``: any other model reads as missing to it), ``jwt``
+(signed on by the identity service as a scientist of team A) and ``other`` (a scientist of
+team B). Team B owns objects with the same names as team A's.
 """
 
 import json
@@ -43,7 +43,8 @@ EVERYONE_SIGNED_IN = expect(anon=401, token=403, rest=200)
 STAFF_ONLY = expect(anon=401, staff=200, rest=403)
 TEAM_A = expect(anon=401, token=403, other=404, rest=200)
 PREDICT_A = expect(anon=401, other=404, rest=200)
-PREDICT_OTHER_MODEL_A = expect(anon=401, token=403, other=404, rest=200)
+# A predict-only token sees no model but its own: another one reads as missing.
+PREDICT_OTHER_MODEL_A = expect(anon=401, token=404, other=404, rest=200)
 OPEN = expect(rest=200)
 
 

@@ -78,3 +78,25 @@ def test_the_audit_log_is_read_only_in_the_admin(client, admin_user):
     assert page.status_code == 200 and b"vision" in page.content
     assert changed.status_code == 403
     assert AuditEvent.objects.get(pk=event.pk).target == "vision"
+
+
+def test_staff_who_are_not_superusers_do_not_read_the_audit_log_of_every_team(client, team):
+    staff = member(team, "viewer")
+    staff.is_staff = True
+    staff.save()
+    services.team_create(slug="vision")
+    client.force_login(staff)
+
+    assert token_client(staff).get("/api/v1/audit/").status_code == 403
+    assert client.get("/admin/accounts/auditevent/").status_code == 403
+
+
+def test_renaming_a_team_is_recorded(admin_user):
+    team = services.team_create(slug="vision", name="Vision")
+
+    services.team_rename(team=team, name="Computer vision", actor=admin_user)
+    services.team_rename(team=team, name="Computer vision", actor=admin_user)
+
+    renamed = AuditEvent.objects.get(action="team.renamed")
+    assert renamed.detail == {"from": "Vision", "to": "Computer vision"}
+    assert renamed.actor == admin_user

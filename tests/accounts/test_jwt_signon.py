@@ -288,6 +288,18 @@ def test_each_sign_on_sets_the_memberships_the_roles_claim_names(idp, ml, ops):
     assert logins(dana) == 4
 
 
+@pytest.mark.parametrize("roles", ["ml:approver", {"ml": "approver"}, None, 3])
+def test_a_roles_claim_that_is_not_a_list_is_refused_and_changes_nothing(idp, ml, ops, roles):
+    dana = UserFactory(username="dana")
+    Membership.objects.create(team=ml, user=dana, role="scientist")
+
+    answer = bearer(idp.sign("dana", roles)).get(TEAMS)
+
+    assert answer.status_code == 401 and "must be a list" in answer.json()["detail"]
+    assert roles_of(dana) == {"ml": "scientist"}
+    assert logins(dana) == 0
+
+
 def test_teams_in_the_claim_that_do_not_exist_are_skipped(idp, ml):
     dana = UserFactory(username="dana")
     teams = set(Team.objects.values_list("slug", flat=True))

@@ -114,3 +114,20 @@ def test_the_run_limit_counts_each_team_on_its_own(settings, team):
     )
 
     assert answer.status_code == 202
+
+
+def test_the_portal_counts_writes_against_the_same_budget(settings, client, team):
+    settings.THROTTLE_RATES = {"submit": "2/min", "predict": "off"}
+    client.force_login(member(team, "scientist"))
+
+    answers = [
+        client.post(
+            "/admin/datasets/dataset/add/", {"team": team.pk, "name": f"d{i}", "description": ""}
+        )
+        for i in range(3)
+    ]
+    page = client.get("/admin/datasets/dataset/")
+
+    assert [a.status_code for a in answers] == [302, 302, 429]
+    assert "Retry-After" in answers[-1].headers and page.status_code == 200
+    assert sorted(Dataset.objects.values_list("name", flat=True)) == ["d0", "d1"]

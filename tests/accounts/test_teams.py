@@ -234,3 +234,28 @@ def test_cancel_run_as_a_member_of_another_team_finds_no_run(teams):
 
     run_row.refresh_from_db()
     assert run_row.status == "QUEUED"
+
+
+def test_a_predict_only_token_finds_no_other_model_of_its_user(teams, both_have_digits):
+    vision, speech = teams
+    user = member(vision, "predictor")
+    Membership.objects.create(team=speech, user=user, role="predictor")
+    ModelVersionFactory(model__team=vision, model__name="hidden")
+    token = token_client(user, predict_models=["vision/digits"])
+    row = {"instances": [[0.0] * 4]}
+
+    answers = {
+        url: token.post(url, row, format="json")
+        for url in (
+            "/api/v1/models/hidden/predict/",
+            "/api/v1/models/nothing/predict/",
+            "/api/v1/models/digits/predict/?team=speech",
+            "/api/v1/models/digits/predict/?team=nowhere",
+        )
+    }
+    mine = token.post("/api/v1/models/digits/predict/", row, format="json")
+
+    assert {url: a.status_code for url, a in answers.items()} == dict.fromkeys(answers, 404)
+    assert len({a.json()["detail"].split("'")[1] for a in answers.values()}) == 3  # the name asked
+    # Its own model, found without ?team= although the user sees two 'digits': no alias yet.
+    assert mine.status_code == 409

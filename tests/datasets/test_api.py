@@ -87,8 +87,24 @@ def test_a_bad_version_request_is_refused_and_creates_nothing(
 
 
 @pytest.mark.django_db
-def test_versions_of_an_unknown_dataset_are_404(api_client):
-    assert api_client.get("/api/v1/datasets/999/versions/").status_code == 404
+@pytest.mark.parametrize("dataset_id", ["999", "abc", "1.5", "-1"])
+def test_versions_of_an_unknown_or_malformed_dataset_are_404(api_client, dataset_id):
+    assert api_client.get(f"/api/v1/datasets/{dataset_id}/versions/").status_code == 404
+    assert api_client.get(f"/api/v1/experiments/{dataset_id}/runs/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_versions_are_filtered_by_status_and_file_format_and_format_picks_the_renderer(
+    api_client, ready_version
+):
+    listed = api_client.get("/api/v1/dataset-versions/?file_format=npz&status=READY&format=json")
+    none = api_client.get("/api/v1/dataset-versions/?file_format=csv")
+    page = api_client.get("/api/v1/dataset-versions/?format=api")
+    typo = api_client.get("/api/v1/dataset-versions/?stauts=READY")
+
+    assert [v["id"] for v in listed.json()["results"]] == [ready_version.pk]
+    assert none.json()["results"] == [] and page.status_code == 200
+    assert typo.status_code == 400 and "stauts" in typo.json()["detail"]
 
 
 @pytest.mark.django_db

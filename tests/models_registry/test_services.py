@@ -90,7 +90,9 @@ def test_aliases_of_different_names_and_models_are_independent(v1, v2, register)
     }
 
 
-@pytest.mark.parametrize("alias", ["Prod!", "1", "", "Production", "-x", "a" * 65, "two words"])
+@pytest.mark.parametrize(
+    "alias", ["Prod!", "1", "", "Production", "-x", "a" * 65, "two words", "production\n"]
+)
 def test_it_rejects_an_invalid_alias_and_changes_nothing(
     alias, v1, django_capture_on_commit_callbacks
 ):
