@@ -78,7 +78,7 @@ def api_token_list(*, user) -> QuerySet[ApiToken]:
 
 
 def audit_event_list() -> QuerySet[AuditEvent]:
-    """The audit log, for staff only (the API and the admin check that)."""
+    """The audit log, for staff superusers only (the API and the admin check that)."""
     return AuditEvent.objects.select_related("actor", "team")
 
 

@@ -5,7 +5,8 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from hpml_portal.errors import Conflict, InvalidRequest, NotFound
@@ -56,11 +57,12 @@ def team_create(*, slug: str, name: str = "", actor=None) -> Team:
     check_name("team", slug, AccountError)
     if len(slug) > 50:
         raise AccountError("a team name has at most 50 characters")
-    with transaction.atomic():
-        if Team.objects.filter(slug=slug).exists():
-            raise Conflict(f"a team named {slug!r} already exists")
-        team = Team.objects.create(slug=slug, name=name[:100])
-        audit_record(action=AuditEvent.Action.TEAM_CREATED, actor=actor, team=team, target=slug)
+    try:
+        with transaction.atomic():
+            team = Team.objects.create(slug=slug, name=name[:100])
+            audit_record(action=AuditEvent.Action.TEAM_CREATED, actor=actor, team=team, target=slug)
+    except IntegrityError as exc:  # the slug is taken (perhaps by a request running alongside)
+        raise Conflict(f"a team named {slug!r} already exists") from exc
     return team
 
 
@@ -90,7 +92,7 @@ def user_get_or_create(*, username: str):
     field = User._meta.get_field(User.USERNAME_FIELD)
     try:
         field.run_validators(username)
-    except Exception as exc:
+    except ValidationError as exc:
         raise AccountError(f"invalid username {username!r}") from exc
     if not username or len(username) > field.max_length:
         raise AccountError(f"invalid username {username!r}")

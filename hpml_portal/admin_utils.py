@@ -1,21 +1,7 @@
 """Small pieces shared by the apps' admin pages."""
 
-from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only through services: the admin shows them and never edits them."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def admin_link(obj, label: str | None = None) -> str:
