@@ -1,6 +1,7 @@
 """API authentication: hashed API tokens (``Token <key>``) and bearer JWTs from the
 organisation's identity service (``Bearer <jwt>``). Sessions come from DRF itself."""
 
+import contextlib
 import hashlib
 import time
 from functools import lru_cache
@@ -118,7 +119,11 @@ def _first_sight(token: str, claims: dict, config: jwt.JWTConfig, user, request)
     """Sync memberships from the roles claim and audit the sign-on, once per token."""
     key = "hpml:jwt-seen:" + hashlib.sha256(token.encode()).hexdigest()
     lifetime = int(claims["exp"] - time.time()) + config.leeway
-    if not cache.add(key, 1, timeout=max(lifetime, 1)):
+    try:
+        seen = not cache.add(key, 1, timeout=max(lifetime, 1))
+    except Exception:  # the cache is down: apply the claim again (it writes only changes)
+        seen = False
+    if seen:
         return
     try:
         with transaction.atomic():
@@ -134,5 +139,7 @@ def _first_sight(token: str, claims: dict, config: jwt.JWTConfig, user, request)
                 ip=request.META.get("REMOTE_ADDR"),
             )
     except Exception:
-        cache.delete(key)  # try again on the next request
+        # Try again on the next request (unless the cache is down: then nothing was recorded).
+        with contextlib.suppress(Exception):
+            cache.delete(key)
         raise

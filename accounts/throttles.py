@@ -4,39 +4,17 @@ A fixed window per identity costs one cache round trip per request, whatever the
 DRF's SimpleRateThrottle reads and writes a list of every request's time in the window.
 """
 
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from rest_framework.throttling import BaseThrottle
 
-PERIODS = {
-    "s": 1,
-    "sec": 1,
-    "second": 1,
-    "m": 60,
-    "min": 60,
-    "minute": 60,
-    "h": 3600,
-    "hour": 3600,
-    "d": 86400,
-    "day": 86400,
-}
+from .rates import parse_rate
 
-
-def parse_rate(rate: str) -> tuple[int, int] | None:
-    """ "100/min" -> (100, 60); "" or "off" -> None (no limit)."""
-    rate = (rate or "").strip().lower()
-    if rate in ("", "off", "none"):
-        return None
-    count, sep, period = rate.partition("/")
-    if not sep or not count.isdecimal() or period not in PERIODS or int(count) < 1:
-        raise ImproperlyConfigured(
-            f"invalid rate {rate!r}: use N/s, N/min, N/hour or N/day, or 'off'"
-        )
-    return int(count), PERIODS[period]
+logger = logging.getLogger(__name__)
 
 
 class FixedWindowThrottle(BaseThrottle):
@@ -60,18 +38,25 @@ class FixedWindowThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = f"hpml:throttle:{self.scope}:{ident}:{window}"
-        if cache.add(key, 1, timeout=period + 1):
-            used = 1
-        else:
-            try:
-                used = cache.incr(key)
-            except ValueError:  # the window's key expired between add and incr
-                cache.add(key, 1, timeout=period + 1)
-                used = 1
+        try:
+            used = self._count(key, period)
+        except Exception:  # the cache is down: serve rather than refuse everyone
+            logger.warning("throttle %s not counted: the cache cannot be reached", self.scope)
+            return True
         if used <= count:
             return True
         self.retry_after = (window + 1) * period - now
         return False
+
+    @staticmethod
+    def _count(key: str, period: int) -> int:
+        if cache.add(key, 1, timeout=period + 1):
+            return 1
+        try:
+            return cache.incr(key)
+        except ValueError:  # the window's key expired between add and incr
+            cache.add(key, 1, timeout=period + 1)
+            return 1
 
     def wait(self) -> float | None:
         return self.retry_after

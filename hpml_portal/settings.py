@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.rates import parse_rate
 from hpml_portal.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -252,6 +253,11 @@ THROTTLE_RATES = {
     "predict": env("THROTTLE_PREDICT_RATE", default="6000/min"),
     "submit": env("THROTTLE_SUBMIT_RATE", default="60/min"),
 }
+for _scope, _rate in THROTTLE_RATES.items():
+    try:
+        parse_rate(_rate)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"THROTTLE_{_scope.upper()}_RATE: {exc}") from exc
 # Queued and running training runs a team may have at once (0: no limit).
 TEAM_MAX_ACTIVE_RUNS = env.int("TEAM_MAX_ACTIVE_RUNS", default=20)
 

@@ -3,7 +3,7 @@
 import pytest
 from django.core.cache import cache
 
-from accounts.throttles import parse_rate
+from accounts.rates import parse_rate
 from datasets.models import Dataset
 from experiments.models import TrainingRun
 from tests.conftest import token_client
@@ -65,11 +65,27 @@ def test_rates_are_read_from_settings(rate, parsed):
 
 
 @pytest.mark.parametrize("rate", ["fast", "0/min", "10/week", "-1/s", "1.5/min"])
-def test_a_bad_rate_is_a_configuration_error(rate):
-    from django.core.exceptions import ImproperlyConfigured
-
-    with pytest.raises(ImproperlyConfigured):
+def test_a_bad_rate_is_refused(rate):
+    with pytest.raises(ValueError, match="invalid rate"):
         parse_rate(rate)
+
+
+def test_with_the_cache_down_requests_are_served_rather_than_refused(settings, team):
+    settings.THROTTLE_RATES = {"submit": "1/min", "predict": "off"}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    client = token_client(member(team, "scientist"))
+
+    answers = [
+        client.post("/api/v1/datasets/", {"name": f"d{i}"}, format="json").status_code
+        for i in range(2)
+    ]
+
+    assert answers == [201, 201]
 
 
 def test_a_team_at_its_run_limit_gets_409_naming_the_limit_and_nothing_is_queued(

@@ -126,9 +126,10 @@ def test_mlflow_telemetry_stays_off_unless_turned_on(tmp_path):
         ({"JWT_JWKS_URL": "https://id/jwks", "JWT_AUDIENCE": "a"}, "JWT_ISSUER"),
         ({"JWT_JWKS_URL": "https://id/jwks", "JWT_ISSUER": "i"}, "JWT_AUDIENCE"),
         ({"CACHE_URL": "memcached://x"}, "CACHE_URL"),
+        ({"THROTTLE_SUBMIT_RATE": "fast"}, "THROTTLE_SUBMIT_RATE"),
     ],
 )
-def test_unsafe_sign_on_or_cache_settings_stop_the_process(env, message, tmp_path):
+def test_unsafe_sign_on_cache_or_rate_settings_stop_the_process(env, message, tmp_path):
     result = settings_with({"SECRET_KEY": "x", **env}, tmp_path)
 
     assert result.returncode != 0 and message in result.stderr
