@@ -56,16 +56,13 @@ class NestedViewSet(TeamScopedViewSet):
     among the caller's teams' objects (404 otherwise), then must allow the action (403)."""
 
     parent_selector = None  # staticmethod(callable(user=..., capability=...)): the parents
-    parent_kwarg = ""  # the URL keyword naming the parent
-    parent_lookup = "pk"
+    parent_kwarg = ""  # the URL keyword naming the parent's primary key
     parent_field = ""  # the field of this resource that points at the parent
 
     def get_parent(self):
         if not hasattr(self, "_parent"):
             parents = self.parent_selector(user=self.request.user, capability=None)
-            parent = get_object_or_404(
-                parents, **{self.parent_lookup: self.kwargs[self.parent_kwarg]}
-            )
+            parent = get_object_or_404(parents, pk=self.kwargs[self.parent_kwarg])
             access.require(self.request.user, team_of(parent), self.parent_capability())
             self._parent = parent
         return self._parent
