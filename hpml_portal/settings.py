@@ -151,6 +151,21 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 DATASET_MAX_UPLOAD_BYTES = env.int("DATASET_MAX_UPLOAD_BYTES", default=2 * 1024**3)
+# The most bytes a dataset's arrays may hold once unpacked (checked from the file's headers
+# before anything is allocated: a small .npz can declare a huge array).
+DATASET_MAX_UNCOMPRESSED_BYTES = env.int("DATASET_MAX_UNCOMPRESSED_BYTES", default=8 * 1024**3)
+
+# --- data sources -------------------------------------------------------------------------------
+
+# --url ingestion: loopback, link-local, private and multicast addresses are refused unless on.
+INGEST_URL_ALLOW_PRIVATE = env.bool("INGEST_URL_ALLOW_PRIVATE", default=False)
+INGEST_CONNECT_TIMEOUT = env.float("INGEST_CONNECT_TIMEOUT", default=10.0)
+INGEST_READ_TIMEOUT = env.float("INGEST_READ_TIMEOUT", default=60.0)
+# --sql ingestion: the read-only database queried (off when empty), a statement timeout in
+# seconds and the most rows one query may return.
+SQL_SOURCE_URL = env("SQL_SOURCE_URL", default="")
+SQL_STATEMENT_TIMEOUT = env.float("SQL_STATEMENT_TIMEOUT", default=300.0)
+SQL_MAX_ROWS = env.int("SQL_MAX_ROWS", default=10_000_000)
 
 # --- jobs (Celery) ----------------------------------------------------------------------------
 
