@@ -39,3 +39,9 @@ class Unavailable(ServiceError):
     """A service the request needs (broker, storage) cannot be reached."""
 
     http_status = 503
+
+
+class PayloadTooLarge(ServiceError):
+    """A request body, or the files in it, over the upload limit: refused before more is read."""
+
+    http_status = 413
