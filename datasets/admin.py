@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -12,8 +14,8 @@ from accounts.throttles import throttled_response
 from hpml_portal.admin_utils import admin_link, status_badge
 from hpml_portal.errors import ServiceError
 
-from . import selectors, services
-from .forms import DatasetUploadForm
+from . import display, selectors, services
+from .forms import DatasetSourceForm, RecipeForm
 from .models import Dataset, DatasetVersion
 
 
@@ -53,41 +55,38 @@ class DatasetVersionAdmin(TeamScopedAdmin):
     list_display = [
         "ref",
         "status_badge",
+        "progress_display",
+        "source_kind",
         "format",
         "samples",
         "feature_shape",
         "classes",
-        "size_bytes",
+        "size_display",
         "parent_link",
         "created_at",
     ]
     list_filter = [
         "status",
+        "source_kind",
         "format",
         TeamListFilter,
         ("dataset", admin.RelatedOnlyFieldListFilter),
     ]
     search_fields = ["dataset__name", "sha256", "source"]
     list_select_related = ["dataset__team", "parent__dataset"]
-    readonly_fields = [
-        "dataset",
-        "version",
-        "status",
-        "format",
-        "source",
-        "file",
-        "sha256",
-        "size_bytes",
-        "label_column",
-        "schema",
-        "stats",
-        "error",
-        "parent",
-        "recipe",
-        "created_by",
-        "created_at",
-        "finished_at",
+    actions = ["retry_versions", "process_version", "delete_versions"]
+    fieldsets = [
+        (None, {"fields": ["dataset", "version", "status", "progress_display", "error"]}),
+        ("Source", {"fields": ["source_kind", "source", "label_column", "parent", "recipe_view"]}),
+        ("Content", {"fields": ["format", "file", "sha256", "size_display", "schema_view"]}),
+        ("Statistics", {"fields": ["stats_view", "preview_view", "thumbnails_view"]}),
+        ("Lineage", {"fields": ["lineage_view"]}),
+        (
+            "Job",
+            {"fields": ["worker", "created_by", "created_at", "started_at", "finished_at"]},
+        ),
     ]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
     change_list_template = "admin/datasets/datasetversion/change_list.html"
 
     @admin.display(description="version", ordering="version")
@@ -97,6 +96,14 @@ class DatasetVersionAdmin(TeamScopedAdmin):
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
         return status_badge(obj.status)
+
+    @admin.display(description="progress")
+    def progress_display(self, obj):
+        return display.progress(obj)
+
+    @admin.display(description="size", ordering="size_bytes")
+    def size_display(self, obj):
+        return display.size(obj.size_bytes) if obj.size_bytes else "-"
 
     @admin.display(description="samples")
     def samples(self, obj):
@@ -115,60 +122,163 @@ class DatasetVersionAdmin(TeamScopedAdmin):
     def parent_link(self, obj):
         return admin_link(obj.parent)
 
+    @admin.display(description="schema")
+    def schema_view(self, obj):
+        return display.schema_table(obj.schema)
+
+    @admin.display(description="per-feature statistics")
+    def stats_view(self, obj):
+        return display.stats_table(obj.stats)
+
+    @admin.display(description="first rows")
+    def preview_view(self, obj):
+        return display.preview_table(obj.preview)
+
+    @admin.display(description="samples")
+    def thumbnails_view(self, obj):
+        if not obj.thumbnails:
+            return "-"
+        url = reverse("admin:datasets_datasetversion_thumbnails", args=[obj.pk])
+        return format_html('<img src="{}" alt="the first samples of {}">', url, obj.ref)
+
+    @admin.display(description="recipe")
+    def recipe_view(self, obj):
+        return display.recipe(obj.recipe)
+
+    @admin.display(description="lineage")
+    def lineage_view(self, obj):
+        return display.lineage(selectors.dataset_version_lineage(obj))
+
     def get_urls(self):
-        upload = path(
-            "upload/",
-            self.admin_site.admin_view(self.upload_view),
-            name="datasets_datasetversion_upload",
-        )
-        return [upload, *super().get_urls()]
+        def view(route, func, name):
+            return path(
+                route, self.admin_site.admin_view(func), name=f"datasets_datasetversion_{name}"
+            )
+
+        return [
+            view("upload/", self.upload_view, "upload"),
+            view("<path:object_id>/process/", self.process_view, "process"),
+            view("<path:object_id>/thumbnails.png", self.thumbnails_image, "thumbnails"),
+            *super().get_urls(),
+        ]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "can_upload": self.has_upload_permission(request)}
+        extra_context = {**(extra_context or {}), "can_upload": self.has_ingest_permission(request)}
         return super().changelist_view(request, extra_context)
 
-    def has_upload_permission(self, request) -> bool:
+    def has_ingest_permission(self, request) -> bool:
         return access.can_anywhere(request.user, Capability.WRITE)
 
-    def upload_view(self, request):
-        """Upload a dataset file: stored now, checked on a worker."""
-        if not self.has_upload_permission(request):
-            raise PermissionDenied("uploading needs the scientist role in a team")
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # deletes go through the service: delete_versions
+        return actions
+
+    @admin.action(description="Retry the selected FAILED versions", permissions=["ingest"])
+    def retry_versions(self, request, queryset):
+        retried = self._each(request, queryset, services.dataset_version_retry)
+        self.message_user(request, f"Queued {retried} version(s) again.")
+
+    @admin.action(description="Delete the selected unused versions", permissions=["ingest"])
+    def delete_versions(self, request, queryset):
+        deleted = self._each(request, queryset, services.dataset_version_delete)
+        self.message_user(request, f"Deleted {deleted} version(s).")
+
+    @admin.action(description="Process the selected version…", permissions=["ingest"])
+    def process_version(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to process.", messages.ERROR)
+            return None
+        return redirect("admin:datasets_datasetversion_process", queryset.get().pk)
+
+    def _each(self, request, queryset, service) -> int:
+        done = 0
+        for version in queryset.select_related("dataset__team"):
+            try:
+                service(version=version, user=request.user)
+                done += 1
+            except ServiceError as exc:
+                self.message_user(request, f"{version.ref}: {exc}", messages.ERROR)
+        return done
+
+    def thumbnails_image(self, request, object_id):
+        version = self.get_object(request, object_id)
+        if version is None or not version.thumbnails:
+            raise Http404("this version has no thumbnails")
+        with default_storage.open(version.thumbnails, "rb") as stored:
+            return HttpResponse(stored.read(), content_type="image/png")
+
+    def process_view(self, request, object_id):
+        """A recipe applied to one READY version, as a new version made on a worker."""
+        version = self.get_object(request, object_id)
+        if version is None:
+            raise Http404("no such version")
+        if not access.can(request.user, version.dataset.team_id, Capability.WRITE):
+            raise PermissionDenied("processing needs the scientist role in the version's team")
         refused = throttled_response(request)
         if refused is not None:
             return refused
-        form = DatasetUploadForm(request.POST or None, request.FILES or None, user=request.user)
+        form = RecipeForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
+            try:
+                child, created = services.dataset_version_process(
+                    version=version, spec=form.spec(), user=request.user
+                )
+            except ServiceError as exc:
+                form.add_error(None, str(exc))
+            else:
+                word = "Queued" if created else "This recipe already made"
+                self.message_user(request, f"{word} {child.ref} from {version.ref}.")
+                return redirect("admin:datasets_datasetversion_change", child.pk)
+        return self._page(request, "process.html", f"Process {version.ref}", form, version=version)
+
+    def upload_view(self, request):
+        """A new version from a file, a URL, a query or a built-in set, checked on a worker."""
+        if not self.has_ingest_permission(request):
+            raise PermissionDenied("adding data needs the scientist role in a team")
+        refused = throttled_response(request)
+        if refused is not None:
+            return refused
+        form = DatasetSourceForm(request.POST or None, request.FILES or None, user=request.user)
+        if request.method == "POST" and form.is_valid():
             try:
                 version, created = services.dataset_version_ingest(
                     dataset_name=form.cleaned_data["dataset"],
                     team=form.cleaned_data["team"],
-                    source=services.IngestSource.upload(
-                        upload, upload.name, form.cleaned_data["label_column"]
-                    ),
+                    source=form.ingest_source(),
                     user=request.user,
                 )
             except ServiceError as exc:
-                form.add_error("file", str(exc))
+                form.add_error(None, str(exc))
             else:
-                version.refresh_from_db()
-                if version.status == DatasetVersion.Status.FAILED:
-                    self.message_user(request, f"{version.ref}: {version.error}", messages.ERROR)
-                elif created:
-                    self.message_user(request, f"Uploaded {version.ref}: it is being checked.")
-                else:
-                    self.message_user(
-                        request, f"{version.ref} already holds this content.", messages.WARNING
-                    )
-                return redirect("admin:datasets_datasetversion_changelist")
+                self._report(request, version, created)
+                return redirect("admin:datasets_datasetversion_change", version.pk)
+        datasets = selectors.dataset_list(user=request.user, capability=Capability.WRITE)
+        return self._page(
+            request,
+            "upload.html",
+            "Add a dataset version",
+            form,
+            datasets=datasets.values_list("name", flat=True),
+        )
+
+    def _report(self, request, version, created: bool) -> None:
+        version.refresh_from_db()
+        if version.status == DatasetVersion.Status.FAILED:
+            self.message_user(request, f"{version.ref}: {version.error}", messages.ERROR)
+        elif created:
+            self.message_user(request, f"Queued {version.ref}: a worker is ingesting it.")
+        else:
+            self.message_user(
+                request, f"{version.ref} already holds this content.", messages.WARNING
+            )
+
+    def _page(self, request, template: str, title: str, form, **context):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "form": form,
-            "title": "Upload a dataset file",
-            "datasets": selectors.dataset_list(
-                user=request.user, capability=Capability.WRITE
-            ).values_list("name", flat=True),
+            "title": title,
+            **context,
         }
-        return TemplateResponse(request, "admin/datasets/datasetversion/upload.html", context)
+        return TemplateResponse(request, f"admin/datasets/datasetversion/{template}", context)

@@ -6,6 +6,7 @@ from accounts import access
 from accounts.access import Capability
 from accounts.selectors import one_by_name
 from hpml_portal.errors import NotFound
+from hpml_portal.lineage import ancestor_ids, descendant_ids
 
 from .models import Dataset, DatasetVersion
 
@@ -55,3 +56,55 @@ def dataset_version_resolve(ref: str, *, user, team: str | None = None) -> Datas
     if version is None:
         raise DatasetNotFound(f"dataset {name!r} has no READY version")
     return version
+
+
+def dataset_version_ancestors(version: DatasetVersion) -> list[DatasetVersion]:
+    """Parent, grandparent, ... of a version, nearest first, in two queries."""
+    ids = ancestor_ids(DatasetVersion, version.pk)
+    rows = DatasetVersion.objects.select_related("dataset").in_bulk(ids)
+    return [rows[pk] for pk in ids if pk in rows]
+
+
+def dataset_version_transforms(version: DatasetVersion) -> list[dict]:
+    """The recipes that turned raw data into this version, oldest first: what a model trained
+    on it must apply to a raw row before its own layers."""
+    chain = [version, *dataset_version_ancestors(version)]
+    return [v.recipe for v in reversed(chain) if v.recipe and "input_shape" in v.recipe]
+
+
+def dataset_version_lineage(version: DatasetVersion) -> dict:
+    """Where a version came from and what came of it, in a fixed number of queries: its
+    ancestors, its descendants, and the training runs and model versions that used it."""
+    descendants = descendant_ids(DatasetVersion, version.pk)
+    rows = DatasetVersion.objects.select_related("dataset").in_bulk(descendants)
+    runs = version.training_runs.select_related("experiment").order_by("-created_at")
+    models = version.model_versions.select_related("model").order_by("model__name", "version")
+    return {
+        "version": _node(version),
+        "ancestors": [_node(v) for v in dataset_version_ancestors(version)],
+        "descendants": [_node(rows[pk]) for pk in descendants if pk in rows],
+        "training_runs": [
+            {
+                "id": run.pk,
+                "experiment": run.experiment.name,
+                "status": run.status,
+                "architecture": run.architecture,
+            }
+            for run in runs
+        ],
+        "model_versions": [
+            {"model": mv.model.name, "version": mv.version, "sha256": mv.sha256} for mv in models
+        ],
+    }
+
+
+def _node(version: DatasetVersion) -> dict:
+    return {
+        "id": version.pk,
+        "ref": version.ref,
+        "status": version.status,
+        "sha256": version.sha256,
+        "source": version.source,
+        "parent": version.parent_id,
+        "recipe": (version.recipe or {}).get("spec"),
+    }

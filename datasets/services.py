@@ -1,61 +1,133 @@
-"""Every write to datasets and their versions."""
+"""Every write to datasets and their versions. The content itself is fetched, checked and
+described on a worker (``ingest.py``); here requests are checked and versions queued."""
 
-import io
+import hashlib
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, ProtectedError, Q
 
 from accounts import access
 from accounts.access import Capability
 from accounts.models import Team
 from accounts.selectors import team_default
-from hpml_portal.errors import InvalidRequest
+from hpml_portal.errors import Conflict, InvalidRequest, PayloadTooLarge
+from hpml_portal.jobs import job_finish, job_send
 from hpml_portal.storage import (
     ObjectTooLarge,
     delete_quietly,
     local_copy,
-    save_content_addressed,
     sha256_file,
-    spooled_with_digest,
+    stage_stream,
 )
 from hpml_portal.validation import check_name
 
-from . import formats
+from . import formats, recipes
 from .models import Dataset, DatasetVersion
+from .sources import SourceError
 
 logger = logging.getLogger(__name__)
+Source = DatasetVersion.Source
 
 
 class DatasetError(InvalidRequest):
     """A request about datasets that cannot be carried out; the message says why."""
 
 
+class VersionConflict(Conflict):
+    """The version's state does not allow the request (HTTP 409); the message says why."""
+
+
+BUILTIN_DATASETS = ("digits",)
+
+
 @dataclass
 class IngestSource:
-    """Content to ingest: a readable stream and what to call it."""
+    """A checked description of where a new version's content comes from; the worker fetches
+    it. An upload carries its stream, which the web process only copies to storage."""
 
-    stream: BinaryIO
-    filename: str
+    kind: str
     description: str  # recorded as the version's source, e.g. "upload:digits.npz"
+    filename: str  # tells the format
+    spec: dict = field(default_factory=dict)
     label_column: str = ""
+    stream: BinaryIO | None = None
 
     @classmethod
     def builtin(cls, name: str) -> "IngestSource":
-        try:
-            content = formats.builtin_dataset(name)
-        except formats.DatasetFileError as exc:
-            raise DatasetError(str(exc)) from exc
-        return cls(
-            stream=io.BytesIO(content), filename=f"{name}.npz", description=f"builtin:{name}"
-        )
+        if name not in BUILTIN_DATASETS:
+            raise DatasetError(
+                f"unknown built-in dataset {name!r}: the built-in one is {BUILTIN_DATASETS[0]!r}"
+            )
+        return cls(Source.BUILTIN, f"builtin:{name}", f"{name}.npz", {"name": name})
 
     @classmethod
     def upload(cls, stream: BinaryIO, filename: str, label_column: str = "") -> "IngestSource":
-        return cls(stream, filename, f"upload:{filename}", label_column)
+        return cls(Source.UPLOAD, f"upload:{filename}", filename, {}, label_column, stream)
+
+    @classmethod
+    def url(cls, url: str, label_column: str = "") -> "IngestSource":
+        from .sources.url import check_url
+
+        try:
+            filename = check_url(url, policy=url_policy())
+        except SourceError as exc:
+            raise DatasetError(str(exc)) from exc
+        return cls(Source.URL, f"url:{url}", filename, {"url": url}, label_column)
+
+    @classmethod
+    def sql(cls, query: str, label_column: str = "") -> "IngestSource":
+        from .sources.sql import check_query
+
+        if not settings.SQL_SOURCE_URL:
+            raise DatasetError(
+                "SQL ingestion is off: the operator sets SQL_SOURCE_URL to enable it"
+            )
+        try:
+            query = check_query(query)
+        except SourceError as exc:
+            raise DatasetError(str(exc)) from exc
+        label = label_column or formats.DEFAULT_LABEL_COLUMN
+        return cls(Source.SQL, f"sql:{query}", "query.parquet", {"query": query}, label)
+
+
+def url_policy():
+    from .sources.url import UrlPolicy
+
+    bucket = settings.AWS_STORAGE_BUCKET_NAME
+    return UrlPolicy(
+        allow_private=settings.INGEST_URL_ALLOW_PRIVATE,
+        connect_timeout=settings.INGEST_CONNECT_TIMEOUT,
+        read_timeout=settings.INGEST_READ_TIMEOUT,
+        max_bytes=settings.DATASET_MAX_UPLOAD_BYTES,
+        forbidden_buckets=frozenset({bucket} if bucket else ()),
+    )
+
+
+def sql_ingest_options() -> dict:
+    return {
+        "dsn": settings.SQL_SOURCE_URL,
+        "statement_timeout": settings.SQL_STATEMENT_TIMEOUT,
+        "max_rows": settings.SQL_MAX_ROWS,
+    }
+
+
+def s3_source_client():
+    """A boto3 client with the platform's S3 endpoint and credentials, for s3:// sources."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.AWS_S3_ENDPOINT_URL or None,
+        aws_access_key_id=settings.AWS_ACCESS_KEY_ID or None,
+        aws_secret_access_key=settings.AWS_SECRET_ACCESS_KEY or None,
+        region_name=settings.AWS_S3_REGION_NAME or None,
+    )
 
 
 def _check_name(name: str) -> None:
@@ -84,152 +156,270 @@ def dataset_describe(*, dataset: Dataset, description: str, user=None) -> Datase
 def dataset_version_ingest(
     *, dataset_name: str, source: IngestSource, team: Team | None = None, user=None
 ) -> tuple[DatasetVersion, bool]:
-    """Store the content and create a PENDING version whose checks run on a worker.
+    """Create a PENDING version from a checked source and queue its ingest for a worker.
 
     The dataset is ``team``'s (the default team when None), made on first use; ``user`` must
-    be allowed to write there. The content is stored under a key made of its sha256. Content
-    this dataset already holds (in a version that has not failed) returns that version and
-    ``False``.
+    be allowed to write there. An upload is streamed to storage under a temporary key while
+    it is hashed (nothing parses it here); when the dataset already holds that content (in a
+    version that has not failed), the existing version comes back with ``False``.
     """
     team = team or team_default()
     access.require(user, team, Capability.WRITE, "ingest data")
+    _check_name(dataset_name)
     try:
         fmt = formats.format_for_filename(source.filename)
     except formats.DatasetFileError as exc:
         raise DatasetError(str(exc)) from exc
-    _check_name(dataset_name)
+    spec = dict(source.spec)
+    if source.stream is not None:
+        staged = _stage_upload(source.stream, team, fmt)
+        existing = _live_version_with_content(team, dataset_name, staged.sha256)
+        if existing is not None:
+            delete_quietly(staged.name)
+            return existing, False
+        spec |= {"staging": staged.name, "sha256": staged.sha256, "size": staged.size}
     try:
-        spool = spooled_with_digest(source.stream, max_bytes=settings.DATASET_MAX_UPLOAD_BYTES)
-        with spool as (path, sha256, size):
-            if size == 0:
-                raise DatasetError("the file is empty")
-            existing = _live_version_with_content(team, dataset_name, sha256)
-            if existing is not None:
-                return existing, False
-            stored = save_content_addressed(
-                path,
-                sha256=sha256,
-                prefix=f"datasets/{team.slug}/{dataset_name}",
-                suffix=f".{fmt}",
-            )
-    except ObjectTooLarge as exc:
-        raise DatasetError(str(exc)) from exc
-    try:
-        return _create_version(team, dataset_name, stored, fmt, source, user), True
-    except IntegrityError:
-        # Another request stored the same content first: answer with its version.
-        existing = _live_version_with_content(team, dataset_name, stored.sha256)
-        if stored.created and (existing is None or existing.file.name != stored.name):
-            delete_quietly(stored.name)
-        if existing is None:
-            raise
-        return existing, False
+        return _create_version(team, dataset_name, fmt, source, spec, user), True
     except Exception:
-        if stored.created:
-            delete_quietly(stored.name)
+        if "staging" in spec:
+            delete_quietly(spec["staging"])
         raise
+
+
+def _stage_upload(stream: BinaryIO, team: Team, fmt: str):
+    try:
+        staged = stage_stream(
+            stream,
+            prefix=f"staging/{team.slug}",
+            suffix=f".{fmt}",
+            max_bytes=settings.DATASET_MAX_UPLOAD_BYTES,
+        )
+    except ObjectTooLarge as exc:
+        raise PayloadTooLarge(str(exc)) from exc
+    if staged.size == 0:
+        delete_quietly(staged.name)
+        raise DatasetError("the file is empty")
+    return staged
 
 
 def _live_version_with_content(team, dataset_name: str, sha256: str) -> DatasetVersion | None:
     return (
-        DatasetVersion.objects.filter(dataset__team=team, dataset__name=dataset_name, sha256=sha256)
+        DatasetVersion.objects.filter(dataset__team=team, dataset__name=dataset_name)
+        .filter(Q(sha256=sha256) | Q(source_spec__sha256=sha256))  # READY, or staged and PENDING
         .exclude(status=DatasetVersion.Status.FAILED)
         .order_by("version")
         .first()
     )
 
 
-def _create_version(team, name, stored, fmt: str, source: IngestSource, user) -> DatasetVersion:
-    from .tasks import ingest
-
+def _create_version(team, name, fmt: str, source: IngestSource, spec: dict, user, **fields):
     with transaction.atomic():
         dataset, _ = Dataset.objects.get_or_create(
             team=team, name=name, defaults={"created_by": user}
         )
-        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
-        latest = locked.versions.aggregate(latest=Max("version"))["latest"] or 0
-        version = DatasetVersion.objects.create(
-            dataset=locked,
-            version=latest + 1,
-            file=stored.name,
-            sha256=stored.sha256,
-            size_bytes=stored.size,
+        version = _new_version(
+            dataset,
             format=fmt,
+            source_kind=source.kind,
             source=source.description[:500],
+            source_spec=spec,
             label_column=source.label_column,
+            bytes_total=spec.get("size"),
             created_by=user,
+            **fields,
         )
-        transaction.on_commit(lambda: _enqueue(ingest, version))
     return version
 
 
-def _enqueue(task, version: DatasetVersion) -> None:
+def _new_version(dataset: Dataset, **fields) -> DatasetVersion:
+    """The next version of ``dataset`` (numbered under a lock), queued after commit."""
+    locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    latest = locked.versions.aggregate(latest=Max("version"))["latest"] or 0
+    version = DatasetVersion.objects.create(dataset=locked, version=latest + 1, **fields)
+    transaction.on_commit(lambda: _enqueue(version))
+    return version
+
+
+def _enqueue(version: DatasetVersion) -> None:
     try:
-        task.delay(version.pk)
+        job_send(DatasetVersion, version.pk)
     except Exception as exc:  # the broker is down: say so on the version, do not leave it PENDING
         logger.exception("could not enqueue ingestion of %s", version)
-        dataset_version_fail(version_id=version.pk, error=f"could not queue the ingestion: {exc}")
+        dataset_version_fail(
+            version_id=version.pk, error=f"could not queue the ingestion: {exc}", keep_source=True
+        )
 
 
-def dataset_version_ingest_file(*, version_id: int) -> DatasetVersion:
-    """Check a PENDING version's stored file and record its schema: READY, or FAILED.
+def dataset_version_process(
+    *, version: DatasetVersion, spec: dict, user=None
+) -> tuple[DatasetVersion, bool]:
+    """Queue a new version of the same dataset made by applying a recipe to ``version``.
 
-    A version that is no longer PENDING is left as it is (the task may be delivered twice).
+    The recipe is checked against the version's schema now, fitted and applied on a worker.
+    The same recipe on the same version gives back the version it made (and ``False``).
     """
-    version = DatasetVersion.objects.select_related("dataset").get(pk=version_id)
-    if version.status != DatasetVersion.Status.PENDING:
-        return version
+    access.require(user, version.dataset.team, Capability.WRITE, "process data")
+    if version.status != DatasetVersion.Status.READY:
+        raise DatasetError(
+            f"{version.ref} is {version.status}: only READY versions can be processed"
+        )
     try:
-        schema, stats = formats.describe(*dataset_version_load(version=version))
-    except formats.DatasetFileError as exc:
-        return dataset_version_fail(version_id=version.pk, error=str(exc))
+        canonical = recipes.recipe_parse(spec, feature_shape=version.schema["feature_shape"])
+    except recipes.RecipeError as exc:
+        raise DatasetError(str(exc)) from exc
+    key = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+    existing = _live_child_with_recipe(version, key)
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            child = _new_version(
+                version.dataset,
+                format=DatasetVersion.Format.NPZ,
+                source_kind=DatasetVersion.Source.PROCESS,
+                source=f"process:{version.ref}",
+                parent=version,
+                recipe={"spec": canonical},
+                recipe_key=key,
+                created_by=user,
+            )
+    except IntegrityError:  # the same request won a race
+        existing = _live_child_with_recipe(version, key)
+        if existing is None:
+            raise
+        return existing, False
+    return child, True
+
+
+def _live_child_with_recipe(version: DatasetVersion, key: str) -> DatasetVersion | None:
+    return (
+        version.children.filter(recipe_key=key).exclude(status=DatasetVersion.Status.FAILED).first()
+    )
+
+
+def dataset_version_retry(*, version: DatasetVersion, user=None) -> DatasetVersion:
+    """Queue a FAILED version's ingest again, from the source it was made from."""
+    access.require(user, version.dataset.team, Capability.WRITE, "retry ingests")
+    if version.status != DatasetVersion.Status.FAILED:
+        raise VersionConflict(
+            f"{version.ref} is {version.status}: only FAILED versions are retried"
+        )
+    if version.duplicate_of_id is not None:
+        raise VersionConflict(f"{version.ref} failed because {version.error}: nothing to retry")
+    staging = version.source_spec.get("staging")
+    if staging and not default_storage.exists(staging):
+        raise VersionConflict(
+            f"the file uploaded for {version.ref} is no longer kept (it could never be ingested): "
+            "upload it again"
+        )
+    if version.parent is not None and version.parent.status != DatasetVersion.Status.READY:
+        raise VersionConflict(f"its parent {version.parent.ref} is {version.parent.status}")
     with transaction.atomic():
-        version = DatasetVersion.objects.select_for_update().get(pk=version_id)
-        if version.status != DatasetVersion.Status.PENDING:
-            return version
-        version.schema, version.stats = schema, stats
-        version.finish(DatasetVersion.Status.READY)
-        version.save(update_fields=["schema", "stats", "status", "error", "finished_at"])
+        moved = DatasetVersion.objects.filter(
+            pk=version.pk, status=DatasetVersion.Status.FAILED
+        ).update(
+            status=DatasetVersion.Status.PENDING,
+            error="",
+            sha256="",
+            worker="",
+            bytes_done=0,
+            started_at=None,
+            heartbeat_at=None,
+            finished_at=None,
+        )
+        if not moved:
+            raise VersionConflict(f"{version.ref} is no longer FAILED")
+        transaction.on_commit(lambda: _enqueue(version))
+    version.refresh_from_db()
     return version
 
 
-def dataset_version_load(*, version: DatasetVersion):
-    """The (x, y) arrays of a version's stored file, after checking the file's sha256.
+def dataset_version_delete(*, version: DatasetVersion, user=None) -> None:
+    """Delete a version nothing depends on, with its stored objects unless another version
+    shares them. Refused, with the reason, while it is being ingested or when runs, model
+    versions or processed versions use it."""
+    access.require(user, version.dataset.team, Capability.WRITE, "delete dataset versions")
+    reasons = _delete_blockers(version)
+    if reasons:
+        raise VersionConflict(f"{version.ref} cannot be deleted: {'; '.join(reasons)}")
+    names = [version.file.name, version.thumbnails, version.source_spec.get("staging", "")]
+    with transaction.atomic():
+        try:
+            version.delete()
+        except ProtectedError as exc:  # something started using it meanwhile
+            raise VersionConflict(f"{version.ref} cannot be deleted: it is in use") from exc
+        for name in names:
+            if name and not object_in_use(name):
+                transaction.on_commit(lambda n=name: _remove_object(n))
 
-    Raises ``formats.DatasetFileError`` when the file is not what was stored or not a dataset.
-    """
+
+def _delete_blockers(version: DatasetVersion) -> list[str]:
+    reasons = []
+    if version.status in (DatasetVersion.WAITING, DatasetVersion.ACTIVE):
+        reasons.append(f"it is {version.status}; wait for it to end")
+    runs = list(version.training_runs.values_list("pk", flat=True)[:5])
+    if runs:
+        reasons.append(f"training runs used it ({', '.join(map(str, runs))})")
+    models = version.model_versions.select_related("model")[:5]
+    if models:
+        reasons.append(
+            "model versions were trained on it ("
+            + ", ".join(f"{m.model.name}:{m.version}" for m in models)
+            + ")"
+        )
+    children = [child.ref for child in version.children.select_related("dataset")[:5]]
+    if children:
+        reasons.append(f"versions were processed from it ({', '.join(children)})")
+    return reasons
+
+
+def object_in_use(name: str, *, exclude: int | None = None) -> bool:
+    """Whether a version (other than ``exclude``) still refers to the stored object."""
+    rows = DatasetVersion.objects.filter(Q(file=name) | Q(thumbnails=name))
+    if exclude is not None:
+        rows = rows.exclude(pk=exclude)
+    return rows.exists()
+
+
+def dataset_version_fail(
+    *,
+    version_id: int,
+    error: str,
+    duplicate_of: DatasetVersion | None = None,
+    keep_source: bool = False,
+) -> DatasetVersion:
+    """End a version FAILED with ``error``. A staged upload is removed, unless
+    ``keep_source`` (the failure was not about the content: the version can be retried)."""
+    fields = {"duplicate_of": duplicate_of} if duplicate_of is not None else {}
+    ended = job_finish(
+        DatasetVersion, version_id, DatasetVersion.Status.FAILED, error=error, **fields
+    )
+    version = DatasetVersion.objects.get(pk=version_id)
+    staging = version.source_spec.get("staging")
+    if ended and staging and not keep_source:
+        transaction.on_commit(lambda: _remove_object(staging))
+    return version
+
+
+def dataset_version_load(*, version: DatasetVersion) -> formats.LoadedArrays:
+    """The arrays (x, y and any recorded split) of a READY version, after checking the stored
+    file's sha256. Raises ``formats.DatasetFileError`` when the file is not what was stored."""
     with local_copy(version.file.name) as path:
         if sha256_file(path) != version.sha256:
             raise formats.DatasetFileError(
                 f"the stored file of {version.ref} does not match its sha256"
             )
-        return formats.read_arrays(path, version.format, label_column=version.label_column)
-
-
-def dataset_version_fail(*, version_id: int, error: str) -> DatasetVersion:
-    """End a version FAILED with ``error`` and remove its stored file if nothing else uses it."""
-    with transaction.atomic():
-        version = DatasetVersion.objects.select_for_update().get(pk=version_id)
-        if version.is_terminal:
-            return version
-        version.finish(DatasetVersion.Status.FAILED, error=error[:5000])
-        name = version.file.name
-        shared = (
-            DatasetVersion.objects.filter(file=name)
-            .exclude(pk=version.pk)
-            .exclude(status=DatasetVersion.Status.FAILED)
-            .exists()
+        return formats.read_arrays(
+            path,
+            version.format,
+            label_column=version.label_column,
+            limits=formats.Limits(max_uncompressed_bytes=settings.DATASET_MAX_UNCOMPRESSED_BYTES),
         )
-        if name and not shared:
-            version.file = ""
-            transaction.on_commit(lambda: _remove_object(name))
-        version.save(update_fields=["status", "error", "finished_at", "file"])
-    return version
 
 
 def _remove_object(name: str) -> None:
-    # After commit the version already says FAILED: a storage error here must not undo that
-    # answer; the object stays behind and the log says which.
+    # After commit the version already says what happened: a storage error here must not undo
+    # that answer; the object stays behind and the log says which.
     try:
         delete_quietly(name)
     except Exception:

@@ -1,3 +1,5 @@
+import socket
+
 from celery import shared_task
 
 from . import services
@@ -6,16 +8,25 @@ from .models import DatasetVersion
 
 @shared_task(bind=True, name="datasets.tasks.ingest", max_retries=3)
 def ingest(self, version_id: int) -> None:
-    """Check a stored dataset file and record its schema (``dataset_version_ingest_file``).
+    """Fetch, check, describe and store a PENDING version (``ingest.dataset_version_execute``):
+    an upload, a URL, a query, a built-in data set or a recipe applied to its parent.
 
-    Errors that are not about the file itself (storage or database unreachable) are retried
-    with backoff; the last one ends the version FAILED with the error.
+    Only passing errors (storage, a server's 5xx, the database) are retried, with backoff; the
+    last one ends the version FAILED, keeping its source so that it can be retried by hand.
     """
+    from .ingest import IngestInterrupted, dataset_version_execute
+
     try:
-        services.dataset_version_ingest_file(version_id=version_id)
+        dataset_version_execute(
+            version_id=version_id, worker=self.request.hostname or socket.gethostname()
+        )
     except DatasetVersion.DoesNotExist:
         return
-    except Exception as exc:
+    except IngestInterrupted as exc:
         if self.request.retries < self.max_retries:
             raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
-        services.dataset_version_fail(version_id=version_id, error=f"ingestion failed: {exc}")
+        services.dataset_version_fail(
+            version_id=version_id,
+            error=f"gave up after {self.max_retries + 1} tries: {exc}",
+            keep_source=True,
+        )

@@ -74,7 +74,6 @@ class TrainingRunAdmin(TeamScopedAdmin):
         "cancel_requested",
         "heartbeat_at",
         "worker",
-        "celery_task_id",
         "mlflow_run_id",
         "metrics",
         "history",

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from django.db import transaction
 
+from datasets.selectors import dataset_version_transforms
 from datasets.services import dataset_version_load
 from hpml_portal import mlflow_client
 from hpml_portal.storage import StoredObject, delete_quietly, save_content_addressed, sha256_file
@@ -72,7 +73,9 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
     )
     stored: StoredObject | None = None
     try:
-        x, y = dataset_version_load(version=run.dataset_version)
+        data = dataset_version_load(version=run.dataset_version)
+        transforms = dataset_version_transforms(run.dataset_version)
+        x, y = data.x, data.y
         experiment = run.experiment
         tags = {
             "hpml.run_id": str(run.pk),
@@ -103,6 +106,8 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
                 hyperparameters=run.hyperparameters,
                 on_epoch=progress.epoch,
                 should_stop=progress.should_stop,
+                split=data.split,
+                input_transforms=transforms,
             )
             metrics = _final_metrics(result)
             if result.cancelled:
@@ -112,7 +117,8 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
                 )
             tracker.log_metrics(result.test_metrics)
             stored = _store_model(result.model, f"{experiment.team.slug}/{run.model_name}")
-            model_uri = tracker.log_model(result.model, example=x[:5].astype(np.float32))
+            example = trainer.invert_transforms(x[:5], transforms) if transforms else x[:5]
+            model_uri = tracker.log_model(result.model, example=example.astype(np.float32))
             run = _register(run, result, stored, metrics, model_uri, tracker.run_id)
             if run.status != TrainingRun.Status.SUCCEEDED:
                 mlflow_client.end_run(run.status)

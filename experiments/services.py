@@ -1,11 +1,10 @@
 """Every write to experiments and training runs (the run's own work is in ``runner.py``)."""
 
 import logging
-import uuid
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import receiver
 from django.utils import timezone
 
 from accounts import access
@@ -14,6 +13,7 @@ from accounts.models import Team
 from accounts.selectors import team_default
 from datasets.models import DatasetVersion
 from hpml_portal.errors import Conflict, InvalidRequest
+from hpml_portal.jobs import job_beat, job_claim, job_finish, job_reaped, job_send
 from hpml_portal.validation import check_name
 
 from .models import Experiment, TrainingRun
@@ -118,7 +118,6 @@ def training_run_create(
             architecture=architecture,
             hyperparameters=resolved,
             model_name=model_name,
-            celery_task_id=str(uuid.uuid4()),
             created_by=user,
         )
         transaction.on_commit(lambda: _enqueue(run))
@@ -143,10 +142,8 @@ def _check_run_limit(team: Team) -> None:
 
 
 def _enqueue(run: TrainingRun) -> None:
-    from .tasks import train_run
-
     try:
-        train_run.apply_async((run.pk,), task_id=run.celery_task_id)
+        job_send(TrainingRun, run.pk)
     except Exception as exc:  # the broker is down: say so on the run, do not leave it QUEUED
         logger.exception("could not enqueue %s", run)
         training_run_fail(run_id=run.pk, error=f"could not queue the run: {exc}")
@@ -155,11 +152,7 @@ def _enqueue(run: TrainingRun) -> None:
 def training_run_claim(*, run_id: int, worker: str = "") -> bool:
     """QUEUED -> RUNNING in one conditional UPDATE; False when another process got there
     first, or the run was cancelled or already ended (a redelivered task is a no-op)."""
-    now = timezone.now()
-    claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:255]
-    )
-    return claimed == 1
+    return job_claim(TrainingRun, run_id, worker=worker)
 
 
 def training_run_report(
@@ -170,30 +163,26 @@ def training_run_report(
     Returns True when the run should stop: cancellation was asked for, or it is no longer
     RUNNING (the reaper closed it).
     """
-    fields: dict = {"heartbeat_at": timezone.now()}
+    fields: dict = {}
     if epoch is not None:
         fields["current_epoch"] = epoch
         fields["progress"] = min(epoch / total_epochs, 1.0) if total_epochs else 0.0
     if history is not None:
         fields["history"] = history
-    TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(**fields)
-    state = TrainingRun.objects.filter(pk=run_id).values("status", "cancel_requested").first()
-    return state is None or state["cancel_requested"] or state["status"] != "RUNNING"
+    if not job_beat(TrainingRun, run_id, **fields):
+        return True
+    return TrainingRun.objects.filter(pk=run_id, cancel_requested=True).exists()
 
 
 def training_run_finish(
     *, run_id: int, status: str, error: str = "", metrics: dict | None = None
 ) -> TrainingRun:
     """End a run in a terminal status. A run that has already ended is left as it is."""
-    with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().get(pk=run_id)
-        if run.is_terminal:
-            return run
-        run.finish(status, error=error[:10000])
-        if metrics is not None:
-            run.metrics = metrics
-        run.save()
-    return run
+    fields: dict = {} if metrics is None else {"metrics": metrics}
+    if status == TrainingRun.Status.SUCCEEDED:
+        fields["progress"] = 1.0
+    job_finish(TrainingRun, run_id, status, error=error, **fields)
+    return TrainingRun.objects.get(pk=run_id)
 
 
 def training_run_fail(*, run_id: int, error: str) -> TrainingRun:
@@ -225,33 +214,17 @@ def training_run_set_tracking(*, run: TrainingRun, mlflow_run_id: str, experimen
     )
 
 
-def training_run_reap(*, stale_after: int) -> list[int]:
-    """End FAILED the RUNNING runs whose heartbeat is older than ``stale_after`` seconds.
-
-    Each run is closed with a conditional UPDATE, so a heartbeat arriving meanwhile wins.
-    """
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=stale_after)
-    stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
-    reaped = []
-    for run_id, mlflow_run_id in stale.values_list("pk", "mlflow_run_id"):
-        closed = stale.filter(pk=run_id).update(
-            status=TrainingRun.Status.FAILED,
-            finished_at=now,
-            error=f"the worker stopped sending heartbeats (none for over {stale_after}s)",
-        )
-        if closed:
-            logger.warning("reaped run %s: no heartbeat for %ss", run_id, stale_after)
-            reaped.append(run_id)
-            if mlflow_run_id:
-                transaction.on_commit(lambda m=mlflow_run_id: _end_mlflow_run(m))
-    return reaped
-
-
-def _end_mlflow_run(mlflow_run_id: str) -> None:
+@receiver(job_reaped, sender=TrainingRun)
+def _end_reaped_mlflow_runs(sender, pks: list[int], **kwargs) -> None:
+    """MLflow still shows a reaped run as running: end it there too, from a worker."""
     from .tasks import end_mlflow_run
 
-    try:
-        end_mlflow_run.delay(mlflow_run_id, TrainingRun.Status.FAILED)
-    except Exception:  # the run is closed here; MLflow shows it running until asked again
-        logger.exception("could not queue the end of MLflow run %s", mlflow_run_id)
+    for mlflow_run_id in (
+        TrainingRun.objects.filter(pk__in=pks)
+        .exclude(mlflow_run_id="")
+        .values_list("mlflow_run_id", flat=True)
+    ):
+        try:
+            end_mlflow_run.delay(mlflow_run_id, TrainingRun.Status.FAILED)
+        except Exception:  # the run is closed here; MLflow shows it running until asked again
+            logger.exception("could not queue the end of MLflow run %s", mlflow_run_id)

@@ -27,12 +27,6 @@ def train_run(self, run_id: int) -> None:
         raise
 
 
-@shared_task(name="experiments.tasks.reap_runs")
-def reap_runs() -> None:
-    """Close runs whose worker died (run periodically by Celery beat)."""
-    services.training_run_reap(stale_after=settings.RUN_STALE_AFTER)
-
-
 @shared_task(
     name="experiments.tasks.end_mlflow_run",
     autoretry_for=(Exception,),

@@ -20,6 +20,7 @@ def status_badge(status: str) -> str:
         "FAILED": "#c62828",
         "CANCELLED": "#6d4c41",
         "RUNNING": "#1565c0",
+        "INGESTING": "#1565c0",
         "QUEUED": "#757575",
         "PENDING": "#757575",
     }

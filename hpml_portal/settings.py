@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "hpml_portal.middleware.RefuseNulCharacters",
+    "hpml_portal.middleware.RefuseOversizedBodies",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -149,6 +150,13 @@ STORAGES = {
 
 # Uploads over this size go to a temporary file, not memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The first handler stops a request's files once they pass DATASET_MAX_UPLOAD_BYTES, before
+# the others keep more of them (hpml_portal/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "hpml_portal.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 DATASET_MAX_UPLOAD_BYTES = env.int("DATASET_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 # The most bytes a dataset's arrays may hold once unpacked (checked from the file's headers
@@ -157,7 +165,8 @@ DATASET_MAX_UNCOMPRESSED_BYTES = env.int("DATASET_MAX_UNCOMPRESSED_BYTES", defau
 
 # --- data sources -------------------------------------------------------------------------------
 
-# --url ingestion: loopback, link-local, private and multicast addresses are refused unless on.
+# --url ingestion: loopback and private addresses are refused unless this is on; link-local
+# (cloud metadata), multicast, reserved and unspecified addresses are refused even then.
 INGEST_URL_ALLOW_PRIVATE = env.bool("INGEST_URL_ALLOW_PRIVATE", default=False)
 INGEST_CONNECT_TIMEOUT = env.float("INGEST_CONNECT_TIMEOUT", default=10.0)
 INGEST_READ_TIMEOUT = env.float("INGEST_READ_TIMEOUT", default=60.0)
@@ -202,10 +211,13 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
-# A RUNNING run whose heartbeat is older than this many seconds is closed by the reaper.
+# The reaper (every minute) ends FAILED a running job (training run, ingest, processing) whose
+# heartbeat is older than RUN_STALE_AFTER seconds, and sends again the message of a job still
+# waiting JOB_REQUEUE_AFTER seconds after it was sent (a message the broker lost).
 RUN_STALE_AFTER = env.int("RUN_STALE_AFTER", default=600)
+JOB_REQUEUE_AFTER = env.int("JOB_REQUEUE_AFTER", default=900)
 CELERY_BEAT_SCHEDULE = {
-    "reap-dead-runs": {"task": "experiments.tasks.reap_runs", "schedule": 60.0},
+    "reap-jobs": {"task": "hpml_portal.tasks.reap_jobs", "schedule": 60.0},
 }
 
 # --- tracking (MLflow) ------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,96 @@ def local_copy(name: str) -> Iterator[Path]:
         yield Path(tmp)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+class _HashingReader:
+    """A read-only stream that hashes and counts what passes through it, and refuses more
+    than ``max_bytes`` (storage backends read it in parts while uploading)."""
+
+    def __init__(self, source: BinaryIO, max_bytes: int | None):
+        self.source, self.max_bytes = source, max_bytes
+        self.digest, self.size = hashlib.sha256(), 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.source.read(size if size and size > 0 else CHUNK_SIZE)
+        self.size += len(chunk)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            raise ObjectTooLarge(f"the file is larger than the limit of {self.max_bytes} bytes")
+        self.digest.update(chunk)
+        return chunk
+
+    def seekable(self) -> bool:
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def close(self) -> None:  # the caller owns the source
+        pass
+
+
+def stage_stream(
+    source: BinaryIO, *, prefix: str, suffix: str = "", max_bytes: int | None = None
+) -> StoredObject:
+    """Stream ``source`` into storage under a new unique key below ``prefix``, hashing it on
+    the way; nothing is buffered whole. Raises ``ObjectTooLarge`` past ``max_bytes`` (no
+    object is left behind)."""
+    name = f"{prefix}/{uuid.uuid4().hex}{suffix}"
+    reader = _HashingReader(source, max_bytes)
+    try:
+        saved = default_storage.save(name, File(reader, name=name))
+    except Exception:
+        delete_quietly(name)
+        raise
+    return StoredObject(
+        name=saved, sha256=reader.digest.hexdigest(), size=reader.size, created=True
+    )
+
+
+def _s3_key(name: str) -> str:
+    from storages.utils import clean_name
+
+    return default_storage._normalize_name(clean_name(name))
+
+
+def copy_object(source: str, target: str) -> bool:
+    """Copy the stored object ``source`` to ``target`` inside storage (server-side on S3);
+    False, and nothing copied, when ``target`` already exists."""
+    if default_storage.exists(target):
+        return False
+    bucket = getattr(default_storage, "bucket", None)
+    if bucket is None:
+        destination = Path(default_storage.path(target))
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(default_storage.path(source), destination)
+        return True
+    bucket.copy({"Bucket": bucket.name, "Key": _s3_key(source)}, _s3_key(target))
+    return True
+
+
+def download_with_digest(
+    name: str, out: BinaryIO, *, progress: Callable[[int, int], None] | None = None
+) -> tuple[str, int]:
+    """Stream the stored object ``name`` into ``out`` while hashing it; (sha256, size)."""
+    digest, size = hashlib.sha256(), 0
+    bucket = getattr(default_storage, "bucket", None)
+    if bucket is None:
+        stream = open(default_storage.path(name), "rb")  # noqa: SIM115 (closed below)
+        total = os.fstat(stream.fileno()).st_size
+    else:
+        response = bucket.meta.client.get_object(Bucket=bucket.name, Key=_s3_key(name))
+        stream, total = response["Body"], int(response["ContentLength"])
+    try:
+        for chunk in iter(lambda: stream.read(8 * CHUNK_SIZE), b""):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+            if progress is not None:
+                progress(size, total)
+    finally:
+        stream.close()
+    return digest.hexdigest(), size
 
 
 def delete_quietly(name: str) -> None:

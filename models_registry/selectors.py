@@ -6,6 +6,7 @@ from accounts import access
 from accounts.access import Capability
 from accounts.selectors import one_by_name
 from hpml_portal.errors import Conflict, NotFound
+from hpml_portal.lineage import ancestor_ids
 
 from .models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 
@@ -111,16 +112,22 @@ def model_version_lineage(model_version: ModelVersion) -> dict:
             "hyperparameters": run.hyperparameters,
             "mlflow_run_id": run.mlflow_run_id,
         }
-    dataset_version = model_version.dataset_version
-    while dataset_version is not None:
-        lineage["datasets"].append(
-            {
-                "id": dataset_version.pk,
-                "ref": dataset_version.ref,
-                "sha256": dataset_version.sha256,
-                "source": dataset_version.source,
-                "recipe": dataset_version.recipe,
-            }
-        )
-        dataset_version = dataset_version.parent
+    first = model_version.dataset_version
+    if first is None:
+        return lineage
+    # The whole chain of dataset versions in two queries, however long it is.
+    versions = type(first)
+    ids = [first.pk, *ancestor_ids(versions, first.pk)]
+    rows = versions.objects.select_related("dataset").in_bulk(ids)
+    lineage["datasets"] = [
+        {
+            "id": pk,
+            "ref": rows[pk].ref,
+            "sha256": rows[pk].sha256,
+            "source": rows[pk].source,
+            "recipe": rows[pk].recipe,
+        }
+        for pk in ids
+        if pk in rows
+    ]
     return lineage

@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,8 +91,12 @@ def check_reachable(env: dict) -> None:
         raise SystemExit(f"Redis is not reachable at {env['CELERY_BROKER_URL']}: {exc}") from exc
 
 
-def main(argv: list[str]) -> int:
-    run = uuid.uuid4().hex[:10]
+@contextmanager
+def real_services(run: str) -> Iterator[dict]:
+    """An environment for this project's processes on real services, removed afterwards:
+    a PostgreSQL URL (the database itself is made by whoever uses it), an S3 bucket (on a
+    moto_server started here unless AWS_S3_ENDPOINT_URL is set), and broker and cache key
+    prefixes in Redis."""
     tmp = Path(tempfile.mkdtemp(prefix=f"hpml-test-{run}-"))
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/hpml_{run}")
@@ -135,7 +141,7 @@ def main(argv: list[str]) -> int:
             )
         s3_client(env).create_bucket(Bucket=env["AWS_STORAGE_BUCKET_NAME"])
         try:
-            return subprocess.call([sys.executable, "-m", "pytest", *argv], env=env, cwd=ROOT)
+            yield env
         finally:
             remove_bucket(env)
     finally:
@@ -145,6 +151,11 @@ def main(argv: list[str]) -> int:
             moto.terminate()
             moto.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    with real_services(uuid.uuid4().hex[:10]) as env:
+        return subprocess.call([sys.executable, "-m", "pytest", *argv], env=env, cwd=ROOT)
 
 
 if __name__ == "__main__":

@@ -106,12 +106,13 @@ def small_npz() -> bytes:
 def ready_version(db, small_npz):
     """A READY dataset version, ingested through the real services (no worker needed)."""
     from datasets import services
+    from datasets.ingest import dataset_version_execute
 
     version, _ = services.dataset_version_ingest(
         dataset_name="blobs",
         source=services.IngestSource.upload(io.BytesIO(small_npz), "blobs.npz"),
     )
-    return services.dataset_version_ingest_file(version_id=version.pk)
+    return dataset_version_execute(version_id=version.pk)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
+from django.urls import reverse
 from rest_framework import serializers
 
 from accounts.api.fields import TeamField
 
 from ..models import Dataset, DatasetVersion
+from ..services import IngestSource
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -22,6 +24,10 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
     dataset = serializers.SlugRelatedField(slug_field="name", read_only=True)
     ref = serializers.CharField(read_only=True)
     file = serializers.CharField(source="file.name", read_only=True, help_text="storage key")
+    progress = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="share of the bytes fetched (0 to 1)"
+    )
+    thumbnails = serializers.SerializerMethodField(help_text="URL of a PNG grid of samples")
 
     class Meta:
         model = DatasetVersion
@@ -32,7 +38,11 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
             "version",
             "ref",
             "status",
+            "progress",
+            "bytes_done",
+            "bytes_total",
             "format",
+            "source_kind",
             "source",
             "file",
             "sha256",
@@ -40,31 +50,96 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
             "label_column",
             "schema",
             "stats",
+            "preview",
+            "thumbnails",
             "error",
+            "duplicate_of",
             "parent",
             "recipe",
+            "worker",
             "created_at",
+            "started_at",
+            "heartbeat_at",
             "finished_at",
         ]
         read_only_fields = fields
 
+    def get_thumbnails(self, version) -> str | None:
+        if not version.thumbnails:
+            return None
+        path = reverse("datasetversion-thumbnails", kwargs={"pk": version.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
 
 class DatasetVersionCreateSerializer(serializers.Serializer):
-    """Exactly one of: a multipart ``file``, or JSON ``{"builtin": "digits"}``."""
+    """Exactly one source: a multipart ``file``, or JSON ``url``, ``sql`` or ``builtin``."""
+
+    SOURCES = ("file", "url", "sql", "builtin")
 
     file = serializers.FileField(required=False)
-    builtin = serializers.CharField(required=False)
-    url = serializers.CharField(required=False)
-    label_column = serializers.CharField(required=False, default="", allow_blank=True)
+    url = serializers.CharField(required=False, max_length=2000, help_text="http(s):// or s3://")
+    sql = serializers.CharField(
+        required=False, max_length=100_000, help_text="one SELECT against SQL_SOURCE_URL"
+    )
+    builtin = serializers.CharField(required=False, help_text="a data set shipped: digits")
+    label_column = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=100
+    )
 
     def validate(self, attrs):
-        given = [key for key in ("file", "builtin", "url") if attrs.get(key)]
+        given = [key for key in self.SOURCES if attrs.get(key)]
         if len(given) != 1:
             raise serializers.ValidationError(
-                "send exactly one of: a multipart 'file', or JSON 'builtin'"
-            )
-        if given == ["url"]:
-            raise serializers.ValidationError(
-                {"url": "ingestion from a URL is not available yet: upload the file instead"}
+                "send exactly one of: a multipart 'file', or JSON 'url', 'sql' or 'builtin'"
             )
         return attrs
+
+    def ingest_source(self):
+        """The checked source description (raises the service's error when it is refused)."""
+        data = self.validated_data
+        label = data["label_column"]
+        if data.get("builtin"):
+            return IngestSource.builtin(data["builtin"])
+        if data.get("url"):
+            return IngestSource.url(data["url"], label)
+        if data.get("sql"):
+            return IngestSource.sql(data["sql"], label)
+        return IngestSource.upload(data["file"], data["file"].name, label)
+
+
+class RecipeSerializer(serializers.Serializer):
+    """A processing recipe; at least one of normalize, split, reshape. Checked in full against
+    the version's schema by the service."""
+
+    normalize = serializers.ChoiceField(["minmax", "standard"], required=False, allow_null=True)
+    split = serializers.ListField(
+        child=serializers.FloatField(min_value=0, max_value=1),
+        min_length=3,
+        max_length=3,
+        required=False,
+        allow_null=True,
+        help_text="train, validation and test fractions, summing to 1",
+    )
+    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**32 - 1)
+    stratify = serializers.BooleanField(required=False)
+    reshape = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=1,
+        max_length=8,
+        required=False,
+        allow_null=True,
+    )
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        unknown[
+                            0
+                        ]: "unknown recipe step: use normalize, split, seed, stratify, reshape"
+                    }
+                )
+        return super().to_internal_value(data)

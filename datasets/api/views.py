@@ -1,10 +1,14 @@
+from django.core.files.storage import default_storage
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
+from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts.api.viewsets import NamedCreateMixin, NestedViewSet, TeamScopedViewSet
-from hpml_portal.errors import Unavailable
+from hpml_portal.errors import NotFound, Unavailable
 
 from .. import selectors, services
 from ..models import DatasetVersion
@@ -13,6 +17,7 @@ from .serializers import (
     DatasetSerializer,
     DatasetVersionCreateSerializer,
     DatasetVersionSerializer,
+    RecipeSerializer,
 )
 
 
@@ -55,38 +60,89 @@ class DatasetVersionViewSet(
         responses={
             202: DatasetVersionSerializer,
             200: OpenApiResponse(DatasetVersionSerializer, "this content is already a version"),
-            503: OpenApiResponse(description="the check could not be queued (broker down)"),
+            413: OpenApiResponse(description="the file is over DATASET_MAX_UPLOAD_BYTES"),
+            503: OpenApiResponse(description="the ingest could not be queued (broker down)"),
         },
     )
     def create(self, request, *args, **kwargs):
         dataset = self.get_parent()
         form = DatasetVersionCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        data = form.validated_data
-        if data.get("builtin"):
-            source = services.IngestSource.builtin(data["builtin"])
-        else:
-            upload = data["file"]
-            source = services.IngestSource.upload(upload, upload.name, data["label_column"])
         version, created = services.dataset_version_ingest(
-            dataset_name=dataset.name, team=dataset.team, source=source, user=request.user
+            dataset_name=dataset.name,
+            team=dataset.team,
+            source=form.ingest_source(),
+            user=request.user,
         )
-        version.refresh_from_db()
-        if version.status == DatasetVersion.Status.FAILED:  # it could not be queued
-            raise Unavailable(version.error)
-        return Response(
-            DatasetVersionSerializer(version).data,
-            status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
-        )
+        return _queued(version, created, request)
+
+
+def _queued(version: DatasetVersion, created: bool, request) -> Response:
+    """202 and the new version (200 and the existing one); 503 when it could not be queued."""
+    version.refresh_from_db()
+    if created and version.status == DatasetVersion.Status.FAILED:
+        raise Unavailable(version.error)
+    return Response(
+        DatasetVersionSerializer(version, context={"request": request}).data,
+        status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+    )
 
 
 class DatasetVersionFlatViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TeamScopedViewSet
 ):
-    """Every dataset version of your teams, by id."""
+    """Every dataset version of your teams, by id. DELETE removes an unused version (409 with
+    the reason when runs, models or processed versions use it)."""
 
     selector = staticmethod(selectors.dataset_version_list)
     serializer_class = DatasetVersionSerializer
     filterset_class = DatasetVersionFilter
     search_fields = ["dataset__name", "sha256", "source"]
     ordering_fields = ["created_at", "version", "status"]
+
+    @extend_schema(
+        request=RecipeSerializer,
+        responses={
+            202: DatasetVersionSerializer,
+            200: OpenApiResponse(DatasetVersionSerializer, "this recipe already made a version"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def process(self, request, pk=None):
+        """Queue a new version made by normalizing, splitting and/or reshaping this one."""
+        version = self.get_object()
+        recipe = RecipeSerializer(data=request.data)
+        recipe.is_valid(raise_exception=True)
+        child, created = services.dataset_version_process(
+            version=version, spec=dict(recipe.validated_data), user=request.user
+        )
+        return _queued(child, created, request)
+
+    @extend_schema(request=None, responses={202: DatasetVersionSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Queue a FAILED version's ingest again (409 when it cannot be)."""
+        version = services.dataset_version_retry(version=self.get_object(), user=request.user)
+        return _queued(version, True, request)
+
+    @extend_schema(responses={200: OpenApiResponse(description="ancestors, descendants, users")})
+    @action(detail=True, methods=["get"])
+    def lineage(self, request, pk=None):
+        """Where this version came from and what was made from it."""
+        return Response(selectors.dataset_version_lineage(self.get_object()))
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"], url_path="thumbnails", url_name="thumbnails")
+    def thumbnails(self, request, pk=None):
+        """A PNG grid of the first samples, for image-shaped features (404 otherwise)."""
+        version = self.get_object()
+        if not version.thumbnails:
+            raise NotFound(f"{version.ref} has no thumbnails (its features are not images)")
+        with default_storage.open(version.thumbnails, "rb") as stored:
+            png = stored.read()  # a few hundred KB at most
+        response = HttpResponse(png, content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    def perform_destroy(self, instance):
+        services.dataset_version_delete(version=instance, user=self.request.user)

@@ -50,7 +50,6 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "cancel_requested",
             "heartbeat_at",
             "worker",
-            "celery_task_id",
             "mlflow_run_id",
             "metrics",
             "history",

@@ -77,6 +77,49 @@ def stratified_split(
     return {name: rng.permutation(np.concatenate(chunks)) for name, chunks in parts.items()}
 
 
+SPLITS = ("train", "validation", "test")
+
+
+def raw_input_shape(transforms: list[dict] | None) -> list[int] | None:
+    return list(transforms[0]["input_shape"]) if transforms else None
+
+
+def with_input_transforms(model: keras.Model, transforms: list[dict]) -> keras.Model:
+    """``model`` behind the fixed layers that turn a raw row into what it was trained on.
+
+    Each recipe flattens the row, scales every feature as it was fitted ((x - offset) /
+    scale, a Normalization layer whose mean and variance are fixed, not learnt) and reshapes.
+    The layers are saved with the model, so serving takes raw rows with nothing else to know.
+    """
+    inputs = keras.Input(shape=tuple(transforms[0]["input_shape"]), name="raw_features")
+    h = inputs
+    for i, recipe in enumerate(transforms):
+        size = int(np.prod(recipe["input_shape"]))
+        h = keras.layers.Reshape((size,), name=f"recipe_{i}_flatten")(h)
+        normalize = recipe.get("normalize")
+        if normalize:
+            scale = np.asarray(normalize["scale"], dtype="float32")
+            h = keras.layers.Normalization(
+                mean=np.asarray(normalize["offset"], dtype="float32"),
+                variance=scale**2,
+                name=f"recipe_{i}_scale",
+            )(h)
+        h = keras.layers.Reshape(tuple(recipe["output_shape"]), name=f"recipe_{i}_reshape")(h)
+    return keras.Model(inputs, model(h), name=f"{model.name}_on_raw_rows")
+
+
+def invert_transforms(x: np.ndarray, transforms: list[dict]) -> np.ndarray:
+    """Raw rows that the transforms would turn into ``x`` (an example for the model's
+    signature, when only processed rows are at hand)."""
+    for recipe in reversed(transforms):
+        flat = x.reshape(len(x), -1).astype(np.float64)
+        normalize = recipe.get("normalize")
+        if normalize:
+            flat = flat * np.asarray(normalize["scale"]) + np.asarray(normalize["offset"])
+        x = flat.reshape(len(x), *recipe["input_shape"])
+    return x.astype(np.float32)
+
+
 class _Hooks(keras.callbacks.Callback):
     """Reports each epoch and stops at the next batch boundary when asked to."""
 
@@ -106,16 +149,26 @@ def train(
     hyperparameters: dict | None = None,
     on_epoch: EpochHook | None = None,
     should_stop: StopHook | None = None,
+    split: np.ndarray | None = None,
+    input_transforms: list[dict] | None = None,
 ) -> TrainResult:
-    """Train ``architecture`` on (x, y); evaluate on a held-out test split."""
+    """Train ``architecture`` on (x, y); evaluate on a held-out test split.
+
+    ``split`` (0 train, 1 validation, 2 test per row), when given, is used instead of a split
+    drawn here. ``input_transforms`` are the processing recipes that made ``x`` from raw rows
+    (oldest first): the returned model applies them itself, so it takes raw rows.
+    """
     started = time.monotonic()
     hp = resolve_hyperparameters(architecture, hyperparameters)
     check_input_shape(architecture, list(x.shape[1:]))
     keras.utils.set_random_seed(hp["seed"])
     classes, y_index = np.unique(y, return_inverse=True)
-    split = stratified_split(
-        y_index, validation=hp["validation_fraction"], test=hp["test_fraction"], seed=hp["seed"]
-    )
+    if split is not None:
+        split = {name: np.flatnonzero(split == code) for code, name in enumerate(SPLITS)}
+    else:
+        split = stratified_split(
+            y_index, validation=hp["validation_fraction"], test=hp["test_fraction"], seed=hp["seed"]
+        )
     x = x.astype("float32", copy=False)
     x_train, y_train = x[split["train"]], y_index[split["train"]]
     model = build_model(architecture, tuple(x.shape[1:]), len(classes), hp, x_train)
@@ -136,9 +189,9 @@ def train(
         verbose=0,
     )
     result = TrainResult(
-        model=model,
+        model=with_input_transforms(model, input_transforms) if input_transforms else model,
         classes=[c.item() for c in classes],
-        input_shape=[int(d) for d in x.shape[1:]],
+        input_shape=[int(d) for d in (raw_input_shape(input_transforms) or x.shape[1:])],
         history=hooks.history,
         split_sizes={name: int(len(idx)) for name, idx in split.items()},
         cancelled=hooks.cancelled,

@@ -130,6 +130,38 @@ API_ROWS = [
         lambda w: f"/api/v1/dataset-versions/{w.a.version.pk}/",
         READ_A,
     ),
+    Row(
+        "datasetversion-detail",
+        "DELETE",
+        lambda w: f"/api/v1/dataset-versions/{w.a.version.pk}/",
+        write_a(409),  # a run used it
+    ),
+    Row(
+        "datasetversion-process",
+        "POST",
+        lambda w: f"/api/v1/dataset-versions/{w.a.version.pk}/process/",
+        write_a(202),
+        lambda w: {"normalize": "minmax"},
+    ),
+    Row(
+        "datasetversion-retry",
+        "POST",
+        lambda w: f"/api/v1/dataset-versions/{w.a.version.pk}/retry/",
+        write_a(409),  # it is READY
+    ),
+    Row(
+        "datasetversion-lineage",
+        "GET",
+        lambda w: f"/api/v1/dataset-versions/{w.a.version.pk}/lineage/",
+        READ_A,
+    ),
+    Row(
+        "datasetversion-thumbnails",
+        "GET",
+        lambda w: f"/api/v1/dataset-versions/{w.a.version.pk}/thumbnails/",
+        # Its features are not images: readers learn there are none.
+        expect(anon=401, predictor=403, token=403, rest=404),
+    ),
     Row("experiment-list", "GET", lambda w: "/api/v1/experiments/", LIST),
     Row(
         "experiment-list",
@@ -441,6 +473,18 @@ ADMIN_ROWS = _admin_rows() + [
         "GET",
         lambda w: f"/admin/auth/user/{w.users['viewer'].pk}/password/",
         SUPERUSER,
+    ),
+    Row(
+        "admin:datasets_datasetversion_process",
+        "GET",
+        lambda w: f"/admin/datasets/datasetversion/{w.a.version.pk}/process/",
+        admin_expect(viewer=403, predictor=403, other=404, rest=200),
+    ),
+    Row(
+        "admin:datasets_datasetversion_thumbnails",
+        "GET",
+        lambda w: f"/admin/datasets/datasetversion/{w.a.version.pk}/thumbnails.png",
+        admin_expect(predictor=403, rest=404),  # its features are not images
     ),
     Row(
         "admin:datasets_datasetversion_upload",

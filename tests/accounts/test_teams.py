@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import Membership
 from datasets import services as dataset_services
+from datasets.ingest import dataset_version_execute
 from datasets.models import Dataset
 from experiments import services as training_services
 from experiments.models import TrainingRun
@@ -198,7 +199,7 @@ def test_a_dataset_name_in_two_teams_needs_team_for_training(teams, small_npz):
             team=team,
             source=dataset_services.IngestSource.upload(io.BytesIO(small_npz), "b.npz"),
         )
-        dataset_services.dataset_version_ingest_file(version_id=version.pk)
+        dataset_version_execute(version_id=version.pk)
     base = ["train", "--dataset", "blobs", "--experiment", "e", "--model-name", "m"]
 
     with pytest.raises(CommandError, match=r"several of your teams \(speech, vision\)"):

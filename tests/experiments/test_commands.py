@@ -91,7 +91,10 @@ def test_reap_runs_closes_the_runs_that_stopped_beating(ready_version):
 
     lines = run("reap_runs", "--stale-after", "60")
 
-    assert lines == [f"run {dead.pk} FAILED: no heartbeat for 60s", "reaped 1 run(s)"]
+    assert lines == [
+        f"training run {dead.pk} FAILED: no heartbeat for 60s",
+        "reaped 1 job(s), sent 0 again",
+    ]
     with pytest.raises(CommandError, match="at least 1 second"):
         run("reap_runs", "--stale-after", "0")
 

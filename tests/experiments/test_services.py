@@ -6,6 +6,7 @@ from django.utils import timezone
 from datasets.models import DatasetVersion
 from experiments import services
 from experiments.models import Experiment, TrainingRun
+from hpml_portal.jobs import job_reap
 from tests.helpers import queued_tasks
 
 
@@ -143,9 +144,9 @@ def test_the_reaper_fails_runs_whose_heartbeat_stopped(experiment, ready_version
         heartbeat_at=timezone.now() - timedelta(seconds=120)
     )
 
-    reaped = services.training_run_reap(stale_after=60)
+    reaped = job_reap(stale_after=60, requeue_after=3600)
 
-    assert reaped == [stale.pk]
+    assert reaped == [("training run", stale.pk, "reaped")]
     statuses = dict(TrainingRun.objects.values_list("pk", "status"))
     assert statuses == {stale.pk: "FAILED", fresh.pk: "RUNNING", queued.pk: "QUEUED"}
     assert "heartbeats" in TrainingRun.objects.get(pk=stale.pk).error
@@ -170,7 +171,7 @@ def test_the_reaper_also_ends_the_mlflow_run(
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.training_run_reap(stale_after=60)
+        job_reap(stale_after=60, requeue_after=3600)
 
     queued = queued_tasks("default")
     assert ("experiments.tasks.end_mlflow_run", [tracked.info.run_id, "FAILED"]) in queued

@@ -1,0 +1,262 @@
+"""The work of one dataset version job on a worker: fetch the content, hash it, check and
+describe it in chunks, store it under its content address, and end READY or FAILED.
+
+Errors that can never succeed (a corrupt file, a refused URL, a bad query, a recipe that does
+not fit) end the version FAILED at once with a readable message. Passing errors (storage, a
+server's 5xx, the database) put the job back to PENDING and raise ``IngestInterrupted`` for the
+task to try again later.
+"""
+
+import logging
+import tempfile
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError
+
+from hpml_portal.jobs import Heartbeat, JobStatus, job_claim, job_finish, job_release
+from hpml_portal.storage import (
+    ObjectTooLarge,
+    copy_object,
+    delete_quietly,
+    download_with_digest,
+    local_copy,
+    save_content_addressed,
+    sha256_file,
+)
+
+from . import formats, recipes
+from .models import DatasetVersion
+from .services import (
+    dataset_version_fail,
+    object_in_use,
+    s3_source_client,
+    sql_ingest_options,
+    url_policy,
+)
+from .sources import SourceError, TransientSourceError
+
+logger = logging.getLogger(__name__)
+
+PERMANENT = (formats.DatasetFileError, SourceError, recipes.RecipeError, ObjectTooLarge)
+Source = DatasetVersion.Source
+
+
+class IngestInterrupted(Exception):
+    """A passing error stopped the job; it is PENDING again and worth another try."""
+
+
+def limits() -> formats.Limits:
+    return formats.Limits(max_uncompressed_bytes=settings.DATASET_MAX_UNCOMPRESSED_BYTES)
+
+
+def dataset_version_execute(*, version_id: int, worker: str = "") -> DatasetVersion | None:
+    """Claim a PENDING version and ingest it. None when it could not be claimed (another worker
+    has it, or it has ended: a message delivered twice is a no-op)."""
+    if not job_claim(DatasetVersion, version_id, worker=worker):
+        return None
+    version = DatasetVersion.objects.select_related("dataset__team", "parent").get(pk=version_id)
+    with (
+        tempfile.TemporaryDirectory(prefix="hpml-ingest-") as tmp,
+        Heartbeat(DatasetVersion, version.pk) as beat,
+    ):
+        try:
+            path = Path(tmp) / f"content.{version.format}"
+            sha256, size = _fetch(version, path, beat)
+            return _describe_and_store(version, path, sha256, size)
+        except PERMANENT as exc:
+            return dataset_version_fail(version_id=version.pk, error=str(exc))
+        except _transient_errors() as exc:
+            if not _is_transient(exc):
+                return dataset_version_fail(version_id=version.pk, error=_readable(exc))
+            job_release(DatasetVersion, version.pk)
+            raise IngestInterrupted(_readable(exc)) from exc
+        except Exception as exc:  # a bug, not the data: no retry would help
+            logger.exception("ingesting %s failed", version)
+            return dataset_version_fail(version_id=version.pk, error=_readable(exc))
+
+
+def _transient_errors() -> tuple:
+    return (TransientSourceError, BotoCoreError, ClientError, OperationalError, InterfaceError)
+
+
+def _is_transient(exc: Exception) -> bool:
+    if isinstance(exc, ClientError):
+        meta = exc.response.get("ResponseMetadata", {})
+        return meta.get("HTTPStatusCode", 0) >= 500 or exc.response.get("Error", {}).get(
+            "Code"
+        ) in ("SlowDown", "Throttling", "RequestTimeout")
+    return True
+
+
+def _readable(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"storage answered {error.get('Code', '?')}: {error.get('Message', exc)}"
+    if isinstance(exc, TransientSourceError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _fetch(version: DatasetVersion, path: Path, beat: Heartbeat) -> tuple[str, int]:
+    """Bring the content into ``path``; (sha256, size)."""
+    spec, kind = version.source_spec, version.source_kind
+
+    def progress(done: int, total: int | None = None) -> None:
+        beat.update(bytes_done=done, bytes_total=total)
+
+    with open(path, "wb") as out:
+        if kind == Source.UPLOAD:
+            return _fetch_staged(spec, out, progress)
+        if kind == Source.URL:
+            from .sources.url import fetch_url
+
+            url = spec["url"]
+            s3 = s3_source_client() if url.startswith("s3://") else None
+            result = fetch_url(url, out, policy=url_policy(), progress=progress, s3_client=s3)
+            return result.sha256, result.size
+    if kind == Source.SQL:
+        from .sources.sql import query_to_parquet
+
+        query_to_parquet(
+            spec["query"],
+            path,
+            label_column=version.label_column or formats.DEFAULT_LABEL_COLUMN,
+            progress=lambda rows: beat.update(bytes_done=rows),
+            **sql_ingest_options(),
+        )
+    elif kind == Source.BUILTIN:
+        formats.write_builtin(spec["name"], path)
+    elif kind == Source.PROCESS:
+        _process(version, path)
+    else:
+        raise SourceError(f"unknown source {kind!r}")
+    size = path.stat().st_size
+    beat.update(bytes_done=size, bytes_total=size)
+    return sha256_file(path), size
+
+
+def _fetch_staged(spec: dict, out, progress) -> tuple[str, int]:
+    try:
+        sha256, size = download_with_digest(spec["staging"], out, progress=progress)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise SourceError("the uploaded file is gone from storage: upload it again") from exc
+        raise
+    except FileNotFoundError as exc:
+        raise SourceError("the uploaded file is gone from storage: upload it again") from exc
+    if sha256 != spec.get("sha256", sha256):
+        raise SourceError("the uploaded file changed in storage after it was received")
+    return sha256, size
+
+
+def _process(version: DatasetVersion, path: Path) -> None:
+    """Fit the version's recipe on its parent and write the processed arrays to ``path``."""
+    parent = version.parent
+    with (
+        local_copy(parent.file.name) as parent_path,
+        formats.open_dataset(
+            parent_path, parent.format, label_column=parent.label_column, limits=limits()
+        ) as reader,
+    ):
+        recipe = recipes.recipe_fit(reader, version.recipe["spec"])
+        recipes.recipe_apply(reader, recipe, path)
+    version.recipe = recipe
+
+
+def _describe_and_store(version: DatasetVersion, path: Path, sha256: str, size: int):
+    duplicate = _live_version_with(version, sha256)
+    if duplicate is not None:
+        return _end_as_duplicate(version, duplicate)
+    with formats.open_dataset(
+        path, version.format, label_column=version.label_column, limits=limits()
+    ) as reader:
+        description = formats.describe(reader)
+        thumbnails = formats.render_thumbnails(reader)
+    folder = f"datasets/{version.dataset.team.slug}/{version.dataset.name}"
+    stored, created = _store(version, path, sha256, f"{folder}/{sha256}.{version.format}")
+    thumbs_name = _store_thumbnails(thumbnails, sha256, folder)
+    try:
+        ended = job_finish(
+            DatasetVersion,
+            version.pk,
+            JobStatus.READY,
+            only_from=[JobStatus.INGESTING],
+            file=stored,
+            sha256=sha256,
+            size_bytes=size,
+            bytes_done=size,
+            bytes_total=size,
+            schema=description.schema,
+            stats=description.stats,
+            preview=description.preview,
+            thumbnails=thumbs_name,
+            recipe=version.recipe,
+        )
+    except IntegrityError:  # another version stored the same content meanwhile
+        ended = False
+    if not ended:
+        _undo(version, stored if created else "", thumbs_name)
+        duplicate = _live_version_with(version, sha256)
+        if duplicate is not None:
+            return _end_as_duplicate(version, duplicate)
+        return DatasetVersion.objects.get(pk=version.pk)  # reaped or deleted meanwhile
+    _remove_staging(version)
+    return DatasetVersion.objects.get(pk=version.pk)
+
+
+def _store(version: DatasetVersion, path: Path, sha256: str, name: str) -> tuple[str, bool]:
+    if version.source_kind == Source.UPLOAD:  # already in storage: copy it there
+        return name, copy_object(version.source_spec["staging"], name)
+    prefix, _, filename = name.rpartition("/")
+    stored = save_content_addressed(
+        path, sha256=sha256, prefix=prefix, suffix=filename.removeprefix(sha256)
+    )
+    return stored.name, stored.created
+
+
+def _store_thumbnails(png: bytes | None, sha256: str, folder: str) -> str:
+    if png is None:
+        return ""
+    with tempfile.NamedTemporaryFile(suffix=".png") as tmp:
+        tmp.write(png)
+        tmp.flush()
+        stored = save_content_addressed(
+            Path(tmp.name), sha256=sha256, prefix=folder, suffix=".thumbnails.png"
+        )
+    return stored.name
+
+
+def _live_version_with(version: DatasetVersion, sha256: str) -> DatasetVersion | None:
+    return (
+        DatasetVersion.objects.filter(dataset_id=version.dataset_id, sha256=sha256)
+        .exclude(pk=version.pk)
+        .exclude(status=JobStatus.FAILED)
+        .order_by("version")
+        .first()
+    )
+
+
+def _end_as_duplicate(version: DatasetVersion, duplicate: DatasetVersion) -> DatasetVersion:
+    return dataset_version_fail(
+        version_id=version.pk,
+        error=f"the content is the same as {duplicate.ref} (id {duplicate.pk}): nothing new "
+        "was stored",
+        duplicate_of=duplicate,
+    )
+
+
+def _undo(version: DatasetVersion, *names: str) -> None:
+    for name in names:
+        if name and not object_in_use(name, exclude=version.pk):
+            delete_quietly(name)
+
+
+def _remove_staging(version: DatasetVersion) -> None:
+    staging = version.source_spec.get("staging")
+    if staging:
+        try:
+            delete_quietly(staging)
+        except Exception:  # the version is READY; a leftover staged upload is only space
+            logger.exception("could not remove the staged upload %s", staging)

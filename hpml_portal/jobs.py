@@ -1,0 +1,219 @@
+"""One lifecycle for every kind of background job: dataset ingests and processing, training
+runs, and whatever comes next.
+
+A job waits (its message is on the broker), is claimed by one worker (active, with a
+heartbeat), and ends in a terminal status. Every move is a conditional UPDATE on the status
+it leaves, so two workers, a redelivered message, a cancel and the reaper can race without
+one undoing another ("another process got there first" is a no-op, never an error). The
+reaper closes active jobs whose heartbeat stopped and sends again the message of jobs that
+waited too long (a message lost by the broker), for every kind of job at once.
+"""
+
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.apps import apps
+from django.db import connection, models
+from django.db.models import Q
+from django.dispatch import Signal
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+# Sent with the model as sender and ``pks`` after the reaper closed some jobs of that kind.
+job_reaped = Signal()
+
+
+class JobStatus(models.TextChoices):
+    """Every status word a job can have; each kind of job uses some of them."""
+
+    PENDING = "PENDING"
+    QUEUED = "QUEUED"
+    INGESTING = "INGESTING"
+    RUNNING = "RUNNING"
+    READY = "READY"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+def status_field(statuses: Iterable[JobStatus], default: JobStatus) -> models.CharField:
+    return models.CharField(
+        max_length=16, choices=[(s.value, s.label) for s in statuses], default=default
+    )
+
+
+def status_constraint(statuses: Iterable[JobStatus], name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(condition=Q(status__in=[s.value for s in statuses]), name=name)
+
+
+class Job(models.Model):
+    """Fields and status words shared by every job. A subclass names its words:
+
+    - ``WAITING``: created, its message sent (``queued_at``), not claimed yet;
+    - ``ACTIVE``: claimed by ``worker``, alive while ``heartbeat_at`` moves;
+    - ``SUCCESS``, and ``TERMINAL`` (success and every other end);
+    - ``TASK``: the Celery task that works on one job, given the job's primary key.
+
+    A subclass also has ``status`` (``status_field``) and ``created_at``.
+    """
+
+    Status = JobStatus
+    WAITING: JobStatus
+    ACTIVE: JobStatus
+    SUCCESS: JobStatus
+    TERMINAL: frozenset
+    TASK: str
+
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+
+def job_models() -> list[type[Job]]:
+    return [m for m in apps.get_models() if issubclass(m, Job)]
+
+
+def job_claim(model: type[Job], pk: int, *, worker: str = "") -> bool:
+    """WAITING -> ACTIVE; False when another worker got there first or the job has ended."""
+    now = timezone.now()
+    claimed = model.objects.filter(pk=pk, status=model.WAITING).update(
+        status=model.ACTIVE, started_at=now, heartbeat_at=now, worker=worker[:255]
+    )
+    return claimed == 1
+
+
+def job_beat(model: type[Job], pk: int, **fields) -> bool:
+    """Record a heartbeat (and ``fields``) of an ACTIVE job; False when it is no longer
+    active (cancelled, reaped): the worker should stop."""
+    return bool(
+        model.objects.filter(pk=pk, status=model.ACTIVE).update(
+            heartbeat_at=timezone.now(), **fields
+        )
+    )
+
+
+def job_release(model: type[Job], pk: int) -> bool:
+    """ACTIVE -> WAITING, for a worker that hit a passing error and will try again later."""
+    return bool(
+        model.objects.filter(pk=pk, status=model.ACTIVE).update(
+            status=model.WAITING, worker="", heartbeat_at=None
+        )
+    )
+
+
+def job_finish(
+    model: type[Job], pk: int, status: str, *, error: str = "", only_from=None, **fields
+) -> bool:
+    """Move a job that has not ended to the terminal ``status``; False when it had already
+    ended (or was not in ``only_from``): the first end wins."""
+    if status not in model.TERMINAL:
+        raise ValueError(f"{status} is not a terminal status of {model.__name__}")
+    jobs = model.objects.filter(pk=pk).exclude(status__in=model.TERMINAL)
+    if only_from is not None:
+        jobs = jobs.filter(status__in=only_from)
+    ended = jobs.update(status=status, error=error[:10000], finished_at=timezone.now(), **fields)
+    return ended == 1
+
+
+def job_send(model: type[Job], pk: int) -> None:
+    """Send the job's message and record when; raises when the broker cannot take it."""
+    from celery import current_app
+
+    current_app.send_task(model.TASK, args=(pk,))
+    model.objects.filter(pk=pk, status=model.WAITING).update(queued_at=timezone.now())
+
+
+def job_reap(*, stale_after: int, requeue_after: int) -> list[tuple[str, int, str]]:
+    """Close every active job with no heartbeat for ``stale_after`` seconds (FAILED), and send
+    again the message of every job still waiting ``requeue_after`` seconds after it was sent.
+
+    A message sent twice is harmless: the claim lets one worker through. Returns what was
+    done as (kind of job, id, "reaped" or "requeued").
+    """
+    now = timezone.now()
+    done: list[tuple[str, int, str]] = []
+    for model in job_models():
+        kind = str(model._meta.verbose_name)
+        stale = model.objects.filter(
+            status=model.ACTIVE, heartbeat_at__lt=now - timedelta(seconds=stale_after)
+        )
+        reaped = [
+            pk
+            for pk in stale.values_list("pk", flat=True)
+            if stale.filter(pk=pk).update(
+                status=JobStatus.FAILED,
+                finished_at=now,
+                error=f"the worker stopped sending heartbeats (none for over {stale_after}s)",
+            )
+        ]
+        for pk in reaped:
+            logger.warning("reaped %s %s: no heartbeat for %ss", kind, pk, stale_after)
+        if reaped:
+            job_reaped.send(sender=model, pks=reaped)
+        cutoff = now - timedelta(seconds=requeue_after)
+        waiting = model.objects.filter(status=model.WAITING).filter(
+            Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created_at__lt=cutoff)
+        )
+        requeued = [pk for pk in waiting.values_list("pk", flat=True) if _resend(model, pk)]
+        done += [(kind, pk, "reaped") for pk in reaped]
+        done += [(kind, pk, "requeued") for pk in requeued]
+    return done
+
+
+def _resend(model: type[Job], pk: int) -> bool:
+    try:
+        job_send(model, pk)
+    except Exception as exc:  # the broker is down: the job cannot run, say so on it
+        logger.exception("could not send %s %s again", model.__name__, pk)
+        job_finish(model, pk, JobStatus.FAILED, error=f"could not queue the job: {exc}")
+        return False
+    logger.warning("sent %s %s again: it waited too long", model.__name__, pk)
+    return True
+
+
+class Heartbeat:
+    """Beats for an ACTIVE job from a background thread every ``interval`` seconds, so a job
+    busy in one long call (a download, a query, a pass over the data) still shows it is
+    alive; ``update()`` sets the progress fields the next beat writes. ``lost`` turns True
+    when the job is no longer active (the reaper closed it, or it was cancelled)."""
+
+    def __init__(self, model: type[Job], pk: int, *, interval: float = 1.0):
+        self.model, self.pk, self.interval = model, pk, interval
+        self.fields: dict = {}
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{pk}", daemon=True)
+
+    def update(self, **fields) -> None:
+        self.fields = {**self.fields, **fields}
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    self.lost = not job_beat(self.model, self.pk, **self.fields)
+                except Exception:  # a database hiccup: the next beat tries again
+                    logger.exception("heartbeat of %s %s failed", self.model.__name__, self.pk)
+        finally:
+            connection.close()  # this thread's own connection
