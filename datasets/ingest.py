@@ -9,6 +9,8 @@ task to try again later.
 
 import logging
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,11 +26,13 @@ from hpml_portal.storage import (
     local_copy,
     save_content_addressed,
     sha256_file,
+    store_file,
 )
 
 from . import formats, recipes
 from .models import DatasetVersion
 from .services import (
+    content_key,
     dataset_version_fail,
     object_in_use,
     s3_source_client,
@@ -63,8 +67,7 @@ def dataset_version_execute(*, version_id: int, worker: str = "") -> DatasetVers
     ):
         try:
             path = Path(tmp) / f"content.{version.format}"
-            sha256, size = _fetch(version, path, beat)
-            return _describe_and_store(version, path, sha256, size)
+            return _describe_and_store(version, path, _fetch(version, path, beat))
         except PERMANENT as exc:
             return dataset_version_fail(version_id=version.pk, error=str(exc))
         except _transient_errors() as exc:
@@ -99,23 +102,31 @@ def _readable(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _fetch(version: DatasetVersion, path: Path, beat: Heartbeat) -> tuple[str, int]:
-    """Bring the content into ``path``; (sha256, size)."""
+@dataclass
+class Fetched:
+    """Content brought into a local file: its sha256 and size."""
+
+    sha256: str
+    size: int
+
+
+def _fetch(version: DatasetVersion, path: Path, beat: Heartbeat) -> Fetched:
+    """Bring the content into ``path``."""
     spec, kind = version.source_spec, version.source_kind
 
     def progress(done: int, total: int | None = None) -> None:
         beat.update(bytes_done=done, bytes_total=total)
 
+    if kind == Source.UPLOAD:
+        return _fetch_staged(spec, path, progress)
     with open(path, "wb") as out:
-        if kind == Source.UPLOAD:
-            return _fetch_staged(spec, out, progress)
         if kind == Source.URL:
             from .sources.url import fetch_url
 
             url = spec["url"]
             s3 = s3_source_client() if url.startswith("s3://") else None
             result = fetch_url(url, out, policy=url_policy(), progress=progress, s3_client=s3)
-            return result.sha256, result.size
+            return Fetched(result.sha256, result.size)
     if kind == Source.SQL:
         from .sources.sql import query_to_parquet
 
@@ -134,12 +145,13 @@ def _fetch(version: DatasetVersion, path: Path, beat: Heartbeat) -> tuple[str, i
         raise SourceError(f"unknown source {kind!r}")
     size = path.stat().st_size
     beat.update(bytes_done=size, bytes_total=size)
-    return sha256_file(path), size
+    return Fetched(sha256_file(path), size)
 
 
-def _fetch_staged(spec: dict, out, progress) -> tuple[str, int]:
+def _fetch_staged(spec: dict, path: Path, progress) -> Fetched:
     try:
-        sha256, size = download_with_digest(spec["staging"], out, progress=progress)
+        with open(path, "wb") as out:
+            sha256, size = download_with_digest(spec["staging"], out, progress=progress)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             raise SourceError("the uploaded file is gone from storage: upload it again") from exc
@@ -148,7 +160,7 @@ def _fetch_staged(spec: dict, out, progress) -> tuple[str, int]:
         raise SourceError("the uploaded file is gone from storage: upload it again") from exc
     if sha256 != spec.get("sha256", sha256):
         raise SourceError("the uploaded file changed in storage after it was received")
-    return sha256, size
+    return Fetched(sha256, size)
 
 
 def _process(version: DatasetVersion, path: Path) -> None:
@@ -165,17 +177,26 @@ def _process(version: DatasetVersion, path: Path) -> None:
     version.recipe = recipe
 
 
-def _describe_and_store(version: DatasetVersion, path: Path, sha256: str, size: int):
+def _describe_and_store(version: DatasetVersion, path: Path, fetched: Fetched):
+    sha256, size = fetched.sha256, fetched.size
     duplicate = _live_version_with(version, sha256)
     if duplicate is not None:
         return _end_as_duplicate(version, duplicate)
-    with formats.open_dataset(
-        path, version.format, label_column=version.label_column, limits=limits()
-    ) as reader:
-        description = formats.describe(reader)
-        thumbnails = formats.render_thumbnails(reader)
-    folder = f"datasets/{version.dataset.team.slug}/{version.dataset.name}"
-    stored, created = _store(version, path, sha256, f"{folder}/{sha256}.{version.format}")
+    name = content_key(version.dataset.team, version.dataset.name, sha256, version.format)
+    folder = name.rpartition("/")[0]
+    # Storing (a server-side copy or an upload) overlaps the pass that checks and describes.
+    storing = _storing.submit(_store, version, path, name)
+    try:
+        with formats.open_dataset(
+            path, version.format, label_column=version.label_column, limits=limits()
+        ) as reader:
+            description = formats.describe(reader)
+            thumbnails = formats.render_thumbnails(reader)
+    except BaseException:
+        stored, created = storing.result()
+        _undo(version, stored if created else "")
+        raise
+    stored, created = storing.result()
     thumbs_name = _store_thumbnails(thumbnails, sha256, folder)
     try:
         ended = job_finish(
@@ -206,13 +227,17 @@ def _describe_and_store(version: DatasetVersion, path: Path, sha256: str, size: 
     return DatasetVersion.objects.get(pk=version.pk)
 
 
-def _store(version: DatasetVersion, path: Path, sha256: str, name: str) -> tuple[str, bool]:
-    if version.source_kind == Source.UPLOAD:  # already in storage: copy it there
-        return name, copy_object(version.source_spec["staging"], name)
-    prefix, _, filename = name.rpartition("/")
-    stored = save_content_addressed(
-        path, sha256=sha256, prefix=prefix, suffix=filename.removeprefix(sha256)
-    )
+_storing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpml-store")
+
+
+def _store(version: DatasetVersion, path: Path, name: str) -> tuple[str, bool]:
+    """Put the content under ``name``: (name, whether this call created the object)."""
+    staging = version.source_spec.get("staging")
+    if staging == name:  # staged in place by the request
+        return name, False
+    if staging:  # already in storage: copy it there
+        return name, copy_object(staging, name)
+    stored = store_file(path, name=name)
     return stored.name, stored.created
 
 
@@ -255,7 +280,7 @@ def _undo(version: DatasetVersion, *names: str) -> None:
 
 def _remove_staging(version: DatasetVersion) -> None:
     staging = version.source_spec.get("staging")
-    if staging:
+    if staging and not object_in_use(staging):
         try:
             delete_quietly(staging)
         except Exception:  # the version is READY; a leftover staged upload is only space

@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
@@ -24,6 +25,7 @@ from hpml_portal.storage import (
     local_copy,
     sha256_file,
     stage_stream,
+    store_file,
 )
 from hpml_portal.validation import check_name
 
@@ -57,6 +59,7 @@ class IngestSource:
     spec: dict = field(default_factory=dict)
     label_column: str = ""
     stream: BinaryIO | None = None
+    path: Path | None = None
 
     @classmethod
     def builtin(cls, name: str) -> "IngestSource":
@@ -69,6 +72,11 @@ class IngestSource:
     @classmethod
     def upload(cls, stream: BinaryIO, filename: str, label_column: str = "") -> "IngestSource":
         return cls(Source.UPLOAD, f"upload:{filename}", filename, {}, label_column, stream)
+
+    @classmethod
+    def local_file(cls, path: Path, label_column: str = "") -> "IngestSource":
+        """A file on this machine (the ``--file`` of a command)."""
+        return cls(Source.UPLOAD, f"upload:{path.name}", path.name, {}, label_column, path=path)
 
     @classmethod
     def url(cls, url: str, label_column: str = "") -> "IngestSource":
@@ -171,7 +179,17 @@ def dataset_version_ingest(
     except formats.DatasetFileError as exc:
         raise DatasetError(str(exc)) from exc
     spec = dict(source.spec)
-    if source.stream is not None:
+    if source.path is not None:
+        sha256, size = _check_local_file(source.path)
+        existing = _live_version_with_content(team, dataset_name, sha256)
+        if existing is not None:
+            return existing, False
+        # Its sha256 is known before it is stored: straight to its content address, where
+        # the worker leaves it once it is checked (or removes it).
+        name = content_key(team, dataset_name, sha256, fmt)
+        store_file(source.path, name=name)
+        spec |= {"staging": name, "sha256": sha256, "size": size}
+    elif source.stream is not None:
         staged = _stage_upload(source.stream, team, fmt)
         existing = _live_version_with_content(team, dataset_name, staged.sha256)
         if existing is not None:
@@ -184,6 +202,22 @@ def dataset_version_ingest(
         if "staging" in spec:
             delete_quietly(spec["staging"])
         raise
+
+
+def content_key(team: Team, dataset_name: str, sha256: str, fmt: str) -> str:
+    """Where a dataset's content is stored: named by its sha256."""
+    return f"datasets/{team.slug}/{dataset_name}/{sha256}.{fmt}"
+
+
+def _check_local_file(path: Path) -> tuple[str, int]:
+    size = path.stat().st_size
+    if size > settings.DATASET_MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(
+            f"the file is larger than the limit of {settings.DATASET_MAX_UPLOAD_BYTES} bytes"
+        )
+    if size == 0:
+        raise DatasetError("the file is empty")
+    return sha256_file(path), size
 
 
 def _stage_upload(stream: BinaryIO, team: Team, fmt: str):
@@ -396,7 +430,7 @@ def dataset_version_fail(
     )
     version = DatasetVersion.objects.get(pk=version_id)
     staging = version.source_spec.get("staging")
-    if ended and staging and not keep_source:
+    if ended and staging and not keep_source and not object_in_use(staging, exclude=version_id):
         transaction.on_commit(lambda: _remove_object(staging))
     return version
 

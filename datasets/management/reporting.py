@@ -42,6 +42,7 @@ def report_queued(command, version: DatasetVersion, created: bool, *, wait: bool
         success=DatasetVersion.Status.READY,
         stdout=command.stdout,
         timeout=timeout,
+        interval=0.25,
     )
 
 

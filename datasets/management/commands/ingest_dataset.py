@@ -70,10 +70,9 @@ class Command(BaseCommand):
     def _ingest_file(self, name: str, file: Path, label_column: str, team, actor):
         if not file.is_file():
             raise CommandError(f"no such file: {file}")
-        with open(file, "rb") as stream:
-            return dataset_version_ingest(
-                dataset_name=name,
-                team=team,
-                source=IngestSource.upload(stream, file.name, label_column),
-                user=actor,
-            )
+        return dataset_version_ingest(
+            dataset_name=name,
+            team=team,
+            source=IngestSource.local_file(file, label_column),
+            user=actor,
+        )
