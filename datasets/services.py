@@ -179,6 +179,10 @@ def dataset_version_ingest(
     except formats.DatasetFileError as exc:
         raise DatasetError(str(exc)) from exc
     spec = dict(source.spec)
+    if source.kind == Source.BUILTIN:  # the same built-in set is the same content
+        existing = _live_version_from(team, dataset_name, source.description)
+        if existing is not None:
+            return existing, False
     if source.path is not None:
         sha256, size = _check_local_file(source.path)
         existing = _live_version_with_content(team, dataset_name, sha256)
@@ -240,6 +244,17 @@ def _live_version_with_content(team, dataset_name: str, sha256: str) -> DatasetV
     return (
         DatasetVersion.objects.filter(dataset__team=team, dataset__name=dataset_name)
         .filter(Q(sha256=sha256) | Q(source_spec__sha256=sha256))  # READY, or staged and PENDING
+        .exclude(status=DatasetVersion.Status.FAILED)
+        .order_by("version")
+        .first()
+    )
+
+
+def _live_version_from(team, dataset_name: str, description: str) -> DatasetVersion | None:
+    return (
+        DatasetVersion.objects.filter(
+            dataset__team=team, dataset__name=dataset_name, source=description
+        )
         .exclude(status=DatasetVersion.Status.FAILED)
         .order_by("version")
         .first()

@@ -179,20 +179,36 @@ def test_a_version_that_is_not_pending_is_not_taken_again(ready_version):
 
 
 @pytest.mark.django_db
-def test_the_same_content_from_another_source_ends_as_a_duplicate_of_the_first():
+def test_the_same_content_from_another_source_ends_as_a_duplicate_of_the_first(settings):
+    settings.INGEST_URL_ALLOW_PRIVATE = True
     first, _ = services.dataset_version_ingest(
         dataset_name="digits", source=services.IngestSource.builtin("digits")
     )
-    run(first)
-    again, created = services.dataset_version_ingest(
-        dataset_name="digits", source=services.IngestSource.builtin("digits")
-    )
-
-    again = run(again)
+    first = run(first)
+    with FileServer() as server:
+        with default_storage.open(first.file.name, "rb") as stored:
+            server.files["/digits.npz"] = stored.read()
+        again, created = services.dataset_version_ingest(
+            dataset_name="digits", source=services.IngestSource.url(server.url("/digits.npz"))
+        )
+        again = run(again)
 
     assert created and again.status == "FAILED" and again.duplicate_of_id == first.pk
     assert "the same as digits:1" in again.error
     assert DatasetVersion.objects.get(pk=first.pk).status == "READY"
+
+
+@pytest.mark.django_db
+def test_the_same_built_in_set_again_is_the_version_that_holds_it():
+    first, _ = services.dataset_version_ingest(
+        dataset_name="digits", source=services.IngestSource.builtin("digits")
+    )
+
+    again, created = services.dataset_version_ingest(
+        dataset_name="digits", source=services.IngestSource.builtin("digits")
+    )
+
+    assert not created and again.pk == first.pk
 
 
 @pytest.mark.django_db

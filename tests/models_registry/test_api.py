@@ -212,3 +212,30 @@ def test_setting_an_alias_needs_credentials_and_changes_nothing(v1):
 
     assert response.status_code == 401
     assert not ModelAlias.objects.exists() and not AliasEvent.objects.exists()
+
+
+def _chain(length: int):
+    """A dataset version processed ``length - 1`` times: the newest one, with its parents."""
+    from tests.factories import DatasetVersionFactory
+
+    version = DatasetVersionFactory()
+    for _ in range(length - 1):
+        version = DatasetVersionFactory(dataset=version.dataset, parent=version)
+    return version
+
+
+def test_the_lineage_reads_the_dataset_chain_in_the_same_queries_however_long(api_client, register):
+    register("short", dataset_version=_chain(2))
+    register("long", dataset_version=_chain(7))
+    api_client.get(f"{MODELS}short/versions/1/lineage/")  # the token's first use is recorded
+
+    with CaptureQueriesContext(connection) as short:
+        response = api_client.get(f"{MODELS}short/versions/1/lineage/")
+    with CaptureQueriesContext(connection) as long:
+        longer = api_client.get(f"{MODELS}long/versions/1/lineage/")
+
+    assert len(response.data["datasets"]) == 2 and len(longer.data["datasets"]) == 7
+    assert [d["id"] for d in longer.data["datasets"]] == sorted(
+        (d["id"] for d in longer.data["datasets"]), reverse=True
+    )
+    assert len(long) == len(short)
