@@ -127,9 +127,19 @@ def assign_split(labels: np.ndarray, fractions, *, seed: int, stratify: bool = T
 
 
 def _held_out(rows: int, fractions) -> tuple[int, int]:
-    """Validation and test counts for a group, leaving it at least one training row."""
-    n_val = math.floor(rows * fractions[VALIDATION] + 0.5)
-    n_test = math.floor(rows * fractions[TEST] + 0.5)
+    """Validation and test counts for a group, leaving it at least one training row.
+
+    Each part gets the whole rows of its share, and the rows left over go to the parts with
+    the largest remainders (training first on a tie), so the counts add up and stay as close
+    to the fractions as whole rows allow: 0.7/0.15/0.15 of 30 rows is 21/5/4, not 20/5/5.
+    """
+    exact = [rows * fraction for fraction in fractions]
+    counts = [math.floor(share + 1e-9) for share in exact]  # 30 * 0.7 is 20.999...
+    leftover = rows - sum(counts)
+    by_remainder = sorted(range(3), key=lambda part: (counts[part] - exact[part], part))
+    for part in by_remainder[: max(leftover, 0)]:
+        counts[part] += 1
+    n_val, n_test = counts[VALIDATION], counts[TEST]
     excess = n_val + n_test - (rows - 1)
     if excess > 0:
         cut = min(excess, n_val)

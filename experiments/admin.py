@@ -131,7 +131,7 @@ class DatasetVersionTrainingAdmin(DatasetVersionAdmin):
     the datasets app's admin again with it.
     """
 
-    actions = ["train_model"]
+    actions = [*DatasetVersionAdmin.actions, "train_model"]
 
     def has_train_permission(self, request):
         return access.can_anywhere(request.user, Capability.WRITE)

@@ -113,7 +113,8 @@ def test_a_viewer_is_offered_no_training_and_cannot_start_one(client, team):
         },
     )
 
-    assert "train_model" not in page and "Upload a dataset file" not in page
+    assert "train_model" not in page and "Add a dataset version" not in page
+    assert "retry_versions" not in page and "delete_versions" not in page
     assert not TrainingRun.objects.exists()
 
 

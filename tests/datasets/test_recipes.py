@@ -187,3 +187,18 @@ def test_transform_rows_refuses_rows_of_another_shape(tmp_path):
         recipe = recipe_fit(reader, {"reshape": [8, 8]})
     with pytest.raises(RecipeError, match=r"rows shaped \[10\] do not fit a recipe for \[64\]"):
         transform_rows(np.zeros((2, 10)), recipe)
+
+
+@pytest.mark.parametrize(
+    ("rows", "fractions", "expected"),
+    [
+        (30, [0.7, 0.15, 0.15], (21, 5, 4)),
+        (10, [0.8, 0.1, 0.1], (8, 1, 1)),
+        (7, [0.5, 0.25, 0.25], (3, 2, 2)),
+        (2, [0.1, 0.45, 0.45], (1, 0, 1)),  # one training row kept
+    ],
+)
+def test_a_split_gives_each_part_its_share_in_whole_rows(rows, fractions, expected):
+    split = assign_split(np.zeros(rows, int), fractions, seed=0)
+
+    assert tuple(int((split == code).sum()) for code in range(3)) == expected
