@@ -10,7 +10,9 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,15 +193,25 @@ def download_with_digest(
     else:
         response = bucket.meta.client.get_object(Bucket=bucket.name, Key=_s3_key(name))
         stream, total = response["Body"], int(response["ContentLength"])
-    try:
-        for chunk in iter(lambda: stream.read(8 * CHUNK_SIZE), b""):
-            digest.update(chunk)
-            out.write(chunk)
-            size += len(chunk)
-            if progress is not None:
-                progress(size, total)
-    finally:
-        stream.close()
+    # Receiving, hashing and writing overlap: one thread each for the hash and the file (both
+    # let go of the GIL), each taking the chunks in order; at most a few chunks in flight.
+    in_flight: deque[Future] = deque()
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpml-hash") as hasher,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpml-write") as writer,
+    ):
+        try:
+            for chunk in iter(lambda: stream.read(8 * CHUNK_SIZE), b""):
+                in_flight += (hasher.submit(digest.update, chunk), writer.submit(out.write, chunk))
+                while len(in_flight) > 8:
+                    in_flight.popleft().result()
+                size += len(chunk)
+                if progress is not None:
+                    progress(size, total)
+            for pending in in_flight:
+                pending.result()  # a failed write raises here
+        finally:
+            stream.close()
     return digest.hexdigest(), size
 
 

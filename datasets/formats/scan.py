@@ -46,6 +46,11 @@ class FiniteCheck:
     def update(self, x: np.ndarray, y: np.ndarray, start: int) -> None:
         if x.dtype.kind != "f":
             return
+        # One cheap pass first: a float64 sum of finite values is finite (float32 data cannot
+        # overflow it), and any NaN or infinity makes it not; only then look for where.
+        with np.errstate(invalid="ignore", over="ignore"):
+            if np.isfinite(np.sum(x, dtype=np.float64)):
+                return
         bad = ~np.isfinite(x.reshape(len(x), -1))
         found = int(np.count_nonzero(bad))
         if not found:
@@ -84,15 +89,15 @@ class Moments:
             return
         # NaN and infinity make numpy warn here; FiniteCheck refuses such data after the pass.
         with np.errstate(invalid="ignore", over="ignore"):
+            # min and max on the data as stored: half the bytes of a float64 copy to read.
+            self.min = np.minimum(self.min, rows.min(axis=0))
+            self.max = np.maximum(self.max, rows.max(axis=0))
             self._merge(rows.astype(np.float64))  # a copy even of float64: changed in place
 
     def _merge(self, block: np.ndarray) -> None:
-        self.min = np.minimum(self.min, block.min(axis=0))
-        self.max = np.maximum(self.max, block.max(axis=0))
         n, mean = len(block), block.mean(axis=0)
         block -= mean
-        np.square(block, out=block)
-        m2 = block.sum(axis=0)
+        m2 = np.einsum("ij,ij->j", block, block)  # sum of squares without a squared copy
         total = self.count + n
         delta = mean - self.mean
         self.mean += delta * (n / total)
