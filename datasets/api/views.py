@@ -81,7 +81,10 @@ def _queued(version: DatasetVersion, created: bool, request) -> Response:
     """202 and the new version (200 and the existing one); 503 when it could not be queued."""
     version.refresh_from_db()
     if created and version.status == DatasetVersion.Status.FAILED:
-        raise Unavailable(version.error)
+        raise Unavailable(
+            f"{version.ref} (id {version.pk}) was not queued: {version.error}; retry it with "
+            f"POST /api/v1/dataset-versions/{version.pk}/retry/ once the broker is back"
+        )
     return Response(
         DatasetVersionSerializer(version, context={"request": request}).data,
         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,

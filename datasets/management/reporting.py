@@ -15,6 +15,10 @@ def report_queued(command, version: DatasetVersion, created: bool, *, wait: bool
         raise CommandError(f"{version.ref}: {version.error}")
     if created:
         command.stdout.write(f"queued {version.ref} (id {version.pk}) from {version.source}")
+    elif version.source_kind == DatasetVersion.Source.PROCESS:
+        command.stdout.write(
+            f"this recipe already made {version.ref} (id {version.pk}) ({version.status})"
+        )
     else:
         command.stdout.write(
             f"{version.ref} (id {version.pk}) already holds this content ({version.status})"

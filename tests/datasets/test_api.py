@@ -435,7 +435,8 @@ def test_an_upload_that_cannot_be_queued_is_503_and_can_be_retried(api_client, s
     with broker_unreachable():
         answer = upload(api_client, dataset, small_npz)
 
-    assert answer.status_code == 503 and "could not queue" in answer.json()["detail"]
+    detail = answer.json()["detail"]
+    assert answer.status_code == 503 and "could not queue" in detail and "/retry/" in detail
     version = DatasetVersion.objects.get()
     assert version.status == "FAILED"
     # The failure was not the content's: the upload is kept for a retry.
