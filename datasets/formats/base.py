@@ -9,6 +9,11 @@ import numpy as np
 # A chunk holds at most this many bytes once converted to float64, so a pass that widens a
 # chunk for statistics stays within a few times this, whatever the file's size or dtype.
 CHUNK_BYTES = 32 * 1024**2
+# Labels are class names: a longer "label" is a wrong column, and costs 4 bytes a character
+# for every row once in a NumPy array (its width is the longest label's).
+MAX_LABEL_CHARS = 256
+MAX_CLASSES = 10_000
+MAX_TABLE_COLUMNS = 100_000
 
 
 class DatasetFileError(ValueError):
@@ -19,6 +24,9 @@ class DatasetFileError(ValueError):
 class Limits:
     max_uncompressed_bytes: int = 8 * 1024**3  # total bytes the arrays declare once unpacked
     max_features: int = 10_000_000  # elements per sample
+    max_label_chars: int = MAX_LABEL_CHARS
+    max_classes: int = MAX_CLASSES  # distinct labels
+    max_table_columns: int = MAX_TABLE_COLUMNS  # CSV and Parquet columns, the label included
 
 
 DEFAULT_LIMITS = Limits()  # frozen, so one shared default is safe
@@ -36,8 +44,16 @@ def human_bytes(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def check_shape(samples: int, feature_shape: tuple[int, ...], itemsize: int, limits: Limits):
-    """Refuse shapes that are empty or too big before anything is allocated."""
+def check_shape(
+    samples: int,
+    feature_shape: tuple[int, ...],
+    itemsize: int,
+    limits: Limits,
+    *,
+    label_bytes: int = 0,
+) -> None:
+    """Refuse shapes that are empty or too big (features and labels together) before anything
+    is allocated."""
     features = math.prod(feature_shape)
     if samples == 0:
         raise DatasetFileError("the dataset has no samples")
@@ -47,7 +63,7 @@ def check_shape(samples: int, feature_shape: tuple[int, ...], itemsize: int, lim
         raise DatasetFileError(
             f"each sample has {features:,} values, over the limit of {limits.max_features:,}"
         )
-    check_size(samples * features * itemsize, limits)
+    check_size(samples * features * itemsize + label_bytes, limits)
 
 
 def check_size(total: int, limits: Limits) -> None:
@@ -55,6 +71,15 @@ def check_size(total: int, limits: Limits) -> None:
         raise DatasetFileError(
             f"the arrays would take {human_bytes(total)} once unpacked, over the limit of "
             f"{human_bytes(limits.max_uncompressed_bytes)}"
+        )
+
+
+def check_classes(distinct: int, limits: Limits, hint: str = "") -> None:
+    """Refuse more distinct labels than classes allowed; ``hint`` ends the message."""
+    if distinct > limits.max_classes:
+        raise DatasetFileError(
+            f"the labels hold {distinct:,} distinct values, over the limit of "
+            f"{limits.max_classes:,} classes{hint}"
         )
 
 

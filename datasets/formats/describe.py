@@ -45,6 +45,7 @@ def json_labels(values: np.ndarray) -> list:
 
 def _schema(reader: DatasetReader, labels: np.ndarray, split: np.ndarray | None) -> dict:
     classes, counts = class_labels(labels), np.unique(labels, return_counts=True)[1]
+    names = reader.feature_names
     schema = {
         "samples": int(reader.samples),
         "feature_shape": [int(d) for d in reader.feature_shape],
@@ -53,8 +54,11 @@ def _schema(reader: DatasetReader, labels: np.ndarray, split: np.ndarray | None)
         "classes": classes,
         "num_classes": len(classes),
         "class_counts": {str(c): int(n) for c, n in zip(classes, counts, strict=True)},
-        "feature_names": reader.feature_names,
+        # Names of the features shown, as in stats: a table may have 100,000 columns.
+        "feature_names": names[:FEATURES_SHOWN] if names is not None else None,
     }
+    if names is not None and len(names) > FEATURES_SHOWN:
+        schema["feature_names_omitted"] = len(names) - FEATURES_SHOWN
     if split is not None:
         sizes = np.bincount(split, minlength=3)
         schema["split_sizes"] = {name: int(n) for name, n in zip(SPLIT_NAMES, sizes, strict=True)}

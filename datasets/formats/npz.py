@@ -20,6 +20,7 @@ from .base import (
     DatasetReader,
     Limits,
     as_labels,
+    check_classes,
     check_shape,
     check_size,
     human_bytes,
@@ -75,12 +76,15 @@ class NpzReader(DatasetReader):
         self.dtype = x.dtype.newbyteorder("=")
         self.label_dtype = np.dtype(np.int64) if y.dtype.kind in "bf" else y.dtype
         self._split: np.ndarray | None = None
+        self._limits = limits
 
     def close(self) -> None:
         self._zip.close()
 
     def _read_labels(self) -> np.ndarray:
-        return as_labels(self._read_whole(self._members["y"]))
+        labels = as_labels(self._read_whole(self._members["y"]))
+        check_classes(len(np.unique(labels)), self._limits, ": y should hold one class per sample")
+        return labels
 
     def split(self) -> np.ndarray | None:
         member = self._members.get("split")
@@ -231,12 +235,18 @@ def _check_members(members: dict[str, _Member], limits: Limits) -> None:
         raise DatasetFileError(f"labels must be one value per sample; y has shape {list(y.shape)}")
     if y.dtype.kind not in "biufU":
         raise DatasetFileError(f"labels must be integers or strings, not {y.dtype}")
+    width = y.dtype.itemsize // 4  # characters: NumPy stores each one in 4 bytes
+    if y.dtype.kind == "U" and width > limits.max_label_chars:
+        raise DatasetFileError(
+            f"labels are at most {limits.max_label_chars} characters; y is saved as text "
+            f"{width:,} characters wide"
+        )
     if x.shape[0] != y.shape[0]:
         raise DatasetFileError(f"{x.shape[0]} feature rows but {y.shape[0]} labels")
     if "split" in members:
         _check_split(members["split"], x.shape[0])
     check_shape(x.shape[0], x.shape[1:], x.dtype.itemsize, limits)
-    check_size(sum(member.nbytes for member in members.values()), limits)
+    check_size(sum(member.nbytes for member in members.values()), limits)  # y and split too
     for member in members.values():
         if member.info.file_size != member.header_size + member.nbytes:
             raise DatasetFileError(

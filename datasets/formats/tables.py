@@ -8,9 +8,14 @@ Memory: pyarrow itself takes about 60 MB once imported. A CSV is parsed in block
 1 MB. A Parquet file is read page by page, but pyarrow keeps a page (and a dictionary) per
 column at once: about 3 MB a column, whatever the batch size, so a file with hundreds of
 columns in large row groups needs that much.
+
+Labels are checked as Arrow arrays, where text is compact (and a Parquet dictionary stays one),
+before they become a NumPy array four bytes a character wide for every row: too long a label,
+too many classes or too many columns is refused first.
 """
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,11 +26,21 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from .base import DatasetFileError, DatasetReader, Limits, as_labels, check_shape, rechunk
+from .base import (
+    DatasetFileError,
+    DatasetReader,
+    Limits,
+    as_labels,
+    check_classes,
+    check_shape,
+    human_bytes,
+    rechunk,
+)
 
 # pyarrow parses a CSV in blocks and refuses a row that straddles two, so a block must hold
 # a few rows of a wide file; bigger blocks cost memory (several times the block each).
 CSV_BLOCK_BYTES = (1024**2, 64 * 1024**2)
+CSV_HEADER_BYTES = 16 * 1024**2  # the longest header line read, to count the columns
 PARQUET_BATCH_BYTES = 4 * 1024**2
 _CONVERSION = re.compile(r"column #(\d+): Row #(\d+): CSV conversion error to \w+: (.*)")
 _RAGGED = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+): (.*)", re.S)
@@ -35,7 +50,7 @@ class _TableReader(DatasetReader):
     """What CSV and Parquet share once the column names and labels are known."""
 
     def _set_columns(self, names: list[str], label_column: str) -> str:
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
         if duplicates:
             raise DatasetFileError(f"the file repeats column names: {', '.join(duplicates)}")
         if label_column not in names:
@@ -48,14 +63,29 @@ class _TableReader(DatasetReader):
         self.feature_shape = (len(self.feature_names),)
         return label_column
 
-    def _set_labels(self, column: pa.ChunkedArray, label_column: str) -> None:
+    def _set_labels(self, column: pa.ChunkedArray, label_column: str, limits: Limits) -> None:
+        """Check the labels (and, now that the row count is known, the size), then keep them."""
         missing = column.null_count
         if missing:
             raise DatasetFileError(
                 f"{missing} rows have no value in the label column {label_column!r}"
             )
-        self._labels = _labels_to_numpy(column)
-        self.samples, self.label_dtype = len(self._labels), self._labels.dtype
+        longest = _check_label_chars(column.chunks, label_column, limits)
+        self.samples = len(column)
+        width = max(4 * longest, 8) if _is_text(column.type) else 8  # bytes a label in NumPy
+        check_shape(
+            self.samples,
+            self.feature_shape,
+            self.dtype.itemsize,
+            limits,
+            label_bytes=self.samples * width,
+        )
+        values = _typed_labels(column)
+        numbers = as_labels(values.to_numpy()) if not _is_text(values.type) else None
+        hint = f": is {label_column!r} the right column?"
+        check_classes(pc.count_distinct(values).as_py(), limits, hint)
+        self._labels = numbers if numbers is not None else _text_to_numpy(values)
+        self.label_dtype = self._labels.dtype
 
     def _to_numpy(self, batch: pa.RecordBatch, start: int) -> np.ndarray:
         x = np.empty((batch.num_rows, len(self.feature_names)), self.dtype)
@@ -83,8 +113,8 @@ class _TableReader(DatasetReader):
 
 class ParquetReader(_TableReader):
     def __init__(self, path: Path, label_column: str, limits: Limits):
-        # Streamed in small reads, not each column chunk fetched whole up front.
-        self._file = _guard(lambda: pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16))
+        self._path = path
+        self._file = _guard(lambda: _open_parquet(path, limits), limits)
         try:
             self._read_schema(label_column, limits)
         except BaseException:
@@ -92,13 +122,28 @@ class ParquetReader(_TableReader):
             raise
 
     def _read_schema(self, label_column: str, limits: Limits) -> None:
+        metadata = self._file.metadata
+        _check_column_count(metadata.num_columns, limits)
         schema = self._file.schema_arrow
         label = self._set_columns(schema.names, label_column)
         dtypes = [_numeric_dtype(schema.field(name)) for name in self.feature_names]
         self.dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
-        column = _guard(lambda: self._file.read(columns=[label], use_threads=False).column(0))
-        self._set_labels(column, label)
-        check_shape(self.samples, self.feature_shape, self.dtype.itemsize, limits)
+        # The footer gives the row count: a file too large is refused before its labels are read.
+        rows = metadata.num_rows
+        check_shape(rows, self.feature_shape, self.dtype.itemsize, limits, label_bytes=8 * rows)
+        self._set_labels(self._read_label_column(label, limits), label, limits)
+
+    def _read_label_column(self, label: str, limits: Limits) -> pa.ChunkedArray:
+        # Text read as a dictionary: a long label on every row is held once, not once a row.
+        labels = _guard(
+            lambda: _open_parquet(
+                self._path, limits, metadata=self._file.metadata, read_dictionary=[label]
+            )
+        )
+        try:
+            return _guard(lambda: labels.read(columns=[label], use_threads=False).column(0))
+        finally:
+            labels.close()
 
     def close(self) -> None:
         self._file.close()
@@ -117,15 +162,21 @@ class CsvReader(_TableReader):
     dtype = np.dtype(np.float64)
 
     def __init__(self, path: Path, label_column: str, limits: Limits):
-        self._path, self._block = path, _block_size(path)
+        header = _header_line(path, limits)
+        self._path, self._block = path, _block_size(header)
         with _csv_errors(None):
             names = _open_csv(path, self._block, skip_ragged=True).schema.names
         label = self._set_columns(names, label_column)
+        self._set_labels(self._read_label_column(label, limits), label, limits)
+
+    def _read_label_column(self, label: str, limits: Limits) -> pa.ChunkedArray:
+        chunks = []
         with _csv_errors(None):
-            stream = _open_csv(path, self._block, columns={label: pa.string()})
-            column = pa.chunked_array([b.column(0) for b in stream], type=pa.string())
-        self._set_labels(column, label)
-        check_shape(self.samples, self.feature_shape, self.dtype.itemsize, limits)
+            for batch in _open_csv(self._path, self._block, columns={label: pa.string()}):
+                # Block by block, so a file of long "labels" is refused before it is all read.
+                _check_label_chars([batch.column(0)], label, limits)
+                chunks.append(batch.column(0))
+        return pa.chunked_array(chunks, type=pa.string())
 
     def _feature_chunks(self, rows: int, *, exact: bool) -> Iterator[np.ndarray]:
         with _csv_errors(self.feature_names):
@@ -134,12 +185,43 @@ class CsvReader(_TableReader):
             yield from self._chunks_from(_guarded(stream, "csv", self), rows, exact)
 
 
-def _block_size(path: Path) -> int:
+def _header_line(path: Path, limits: Limits) -> bytes:
+    """The first line, read on its own and counted before pyarrow builds a schema from it."""
+    line = bytearray()
+    with open(path, "rb") as fp:
+        while piece := fp.read(64 * 1024):
+            ends = [i for i in (piece.find(b"\n"), piece.find(b"\r")) if i >= 0]
+            line += piece[: min(ends)] if ends else piece
+            if len(line) > CSV_HEADER_BYTES:
+                raise DatasetFileError(
+                    f"the first line is longer than {human_bytes(CSV_HEADER_BYTES)}: a CSV "
+                    "file starts with one line of column names"
+                )
+            if ends:
+                break
+    _check_column_count(_csv_columns(bytes(line)), limits)
+    return bytes(line)
+
+
+def _csv_columns(header: bytes) -> int:
+    """Columns in a CSV header line: commas outside double quotes, plus one."""
+    data = np.frombuffer(header, np.uint8)
+    # Odd where a quoted name is open; a doubled quote inside one closes and reopens it.
+    quoted = np.bitwise_xor.accumulate(data == ord('"')) if len(data) else data
+    return int(np.count_nonzero((data == ord(",")) & ~quoted.astype(bool))) + 1
+
+
+def _check_column_count(columns: int, limits: Limits) -> None:
+    if columns > limits.max_table_columns:
+        raise DatasetFileError(
+            f"the file has {columns:,} columns, over the limit of {limits.max_table_columns:,}"
+        )
+
+
+def _block_size(header: bytes) -> int:
     """Sixteen times the header line: rows of numbers are rarely much longer than it."""
     smallest, largest = CSV_BLOCK_BYTES
-    with open(path, "rb") as fp:
-        header = fp.readline(largest)
-    return min(max(16 * len(header), smallest), largest)
+    return min(max(16 * (len(header) + 2), smallest), largest)
 
 
 def _open_csv(path: Path, block: int, *, columns: dict | None = None, skip_ragged=False):
@@ -202,10 +284,28 @@ def _guarded(batches, fmt: str, reader: CsvReader | None = None) -> Iterator:
         yield batch
 
 
-def _guard(read):
+def _open_parquet(path: Path, limits: Limits, **options) -> pq.ParquetFile:
+    # Streamed in small reads, not each column chunk fetched whole up front. The footer's
+    # lists (columns, row groups) are capped as it is parsed: a footer of millions of columns
+    # would take gigabytes before its column count could be checked.
+    return pq.ParquetFile(
+        path,
+        pre_buffer=False,
+        buffer_size=1 << 16,
+        thrift_container_size_limit=2 * limits.max_table_columns + 16,
+        **options,
+    )
+
+
+def _guard(read, limits: Limits | None = None):
     try:
         return read()
     except (pa.ArrowException, OSError) as exc:
+        if limits is not None and "Exceeded size limit" in str(exc):
+            raise DatasetFileError(
+                "not a valid .parquet file: its metadata lists more columns or row groups than "
+                f"can be read (the limit is {limits.max_table_columns:,} columns)"
+            ) from exc
         raise DatasetFileError(f"not a valid .parquet file: {exc}") from exc
 
 
@@ -216,20 +316,54 @@ def _numeric_dtype(field: pa.Field) -> np.dtype:
     raise DatasetFileError(f"feature column {field.name!r} holds {kind}, not numbers")
 
 
-def _labels_to_numpy(column: pa.ChunkedArray) -> np.ndarray:
+def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _longest_label(array: pa.Array) -> int:
+    """Characters in the longest text value (0 for numbers), without decoding a dictionary."""
+    if not _is_text(array.type):
+        return 0
+    if pa.types.is_dictionary(array.type):
+        # Only the values rows use: a dictionary may hold others.
+        lengths = pc.take(pc.utf8_length(array.dictionary), array.indices)
+    else:
+        lengths = pc.utf8_length(array)
+    return pc.max(lengths).as_py() or 0
+
+
+def _check_label_chars(arrays, label_column: str, limits: Limits) -> int:
+    """The longest label's length in characters; refused past ``max_label_chars``."""
+    longest = max((_longest_label(array) for array in arrays), default=0)
+    if longest > limits.max_label_chars:
+        raise DatasetFileError(
+            f"labels are at most {limits.max_label_chars} characters; the longest here has "
+            f"{longest:,}: is {label_column!r} the right column?"
+        )
+    return longest
+
+
+def _typed_labels(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Labels as numbers or plain text, still in Arrow."""
     kind = column.type
     if pa.types.is_dictionary(kind):
         column, kind = column.cast(kind.value_type), kind.value_type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
-        return as_labels(column.to_numpy())
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return column
+    if not _is_text(kind):
         raise DatasetFileError(f"labels must be integers or strings, not {kind}")
     # CSV labels arrive as text: numbers written as text are still numbers.
     for numeric in (pa.int64(), pa.float64()):
         try:
-            return as_labels(pc.cast(column, numeric).to_numpy())
+            return pc.cast(column, numeric)
         except pa.ArrowInvalid:
             continue
+    return column
+
+
+def _text_to_numpy(column: pa.ChunkedArray) -> np.ndarray:
     # Through a dictionary: a few distinct strings, not a Python object per row.
     encoded = pc.dictionary_encode(column).combine_chunks()
     names = encoded.dictionary.to_numpy(zero_copy_only=False).astype(str)

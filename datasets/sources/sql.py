@@ -6,12 +6,22 @@ PostgreSQL enforces whatever the text hides (a function that writes, say). The a
 SQL_SOURCE_URL should still be granted SELECT alone: no check here can stop a function such as
 ``dblink`` that opens a connection of its own.
 
-Rows travel through a server-side cursor, ``batch_rows`` at a time, so memory stays bounded by
-one batch whatever the result size.
+Rows travel through a server-side cursor, ``batch_rows`` at a time or fewer: a batch that comes
+to more than BATCH_BYTES makes the next fetch smaller, so memory stays bounded by about one
+batch of that size whatever the result. Text is allowed only in the label column, and a label
+is a class name of at most MAX_LABEL_CHARS characters.
+
+Time: ``statement_timeout`` is set before the cursor opens and again before every fetch,
+because the query can change its own limit (``set_config('statement_timeout', '0', true)`` in
+the select list lifts it for every later statement of the transaction). A role default
+(``ALTER ROLE ingest SET statement_timeout = '5min'``) is worth setting for the SQL account
+too, for connections that do not come from here, but it is only a default that any session may
+change: the caller's overall time limit on the task is what bounds a query that outwits both.
 """
 
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -25,12 +35,17 @@ import sqlparse.lexer
 from psycopg2 import errors
 from sqlparse import tokens as T
 
+from datasets.formats.base import MAX_LABEL_CHARS
+
 from . import SourceError, TransientSourceError
 
 MAX_QUERY_CHARS = 100_000
 CONNECT_TIMEOUT = 10
 APPLICATION_NAME = "hpml-sql-ingest"
 CURSOR_NAME = "hpml_sql_ingest"
+# A batch past this many bytes (text lengths plus 8 a number, as Arrow holds them) makes the
+# next fetch smaller; Python holds a few times as much while a batch is converted.
+BATCH_BYTES = 64 * 1024**2
 
 READ_STARTS = {"SELECT", "WITH", "VALUES", "TABLE"}
 WRITE_WORDS = {"INSERT", "UPDATE", "DELETE", "MERGE"}
@@ -130,18 +145,20 @@ def query_to_parquet(
 
     The label column is kept as an integer or a string, every other column must be numeric.
     ``statement_timeout`` (seconds) bounds each statement PostgreSQL runs: opening the cursor
-    and each fetch of ``batch_rows`` rows. On any error ``dest`` is removed.
+    and each fetch of at most ``batch_rows`` rows. On any error ``dest`` is removed.
     """
     if not dsn.strip():
         raise SourceError("SQL ingestion is off: set SQL_SOURCE_URL")
     if batch_rows < 1 or max_rows < 1:
         raise ValueError("batch_rows and max_rows must be at least 1")
     query = check_query(sql)
+    timeout_ms = max(0, math.ceil(statement_timeout * 1000))  # 0: PostgreSQL's "no limit"
     conn = _connect(dsn)
     try:
-        cursor = _open_cursor(conn, query, statement_timeout)
+        cursor = _open_cursor(conn, query, timeout_ms)
         schema = _schema(conn, cursor.description, label_column)
-        return _write(cursor, Path(dest), schema, max_rows, batch_rows, progress)
+        limits = {"max_rows": max_rows, "batch_rows": batch_rows, "timeout_ms": timeout_ms}
+        return _write(cursor, Path(dest), schema, progress=progress, **limits)
     except psycopg2.Error as exc:
         raise _query_error(exc, statement_timeout) from exc
     finally:
@@ -186,10 +203,13 @@ def _redact(exc: Exception, dsn: str) -> str:
     return message
 
 
-def _open_cursor(conn, query: str, statement_timeout: float):
-    milliseconds = max(0, math.ceil(statement_timeout * 1000))  # 0: PostgreSQL's "no limit"
+def _set_timeout(conn, timeout_ms: int) -> None:
     with conn.cursor() as cursor:
-        cursor.execute("SET LOCAL statement_timeout = %s", (milliseconds,))
+        cursor.execute("SET LOCAL statement_timeout = %s", (timeout_ms,))
+
+
+def _open_cursor(conn, query: str, timeout_ms: int):
+    _set_timeout(conn, timeout_ms)
     cursor = conn.cursor(name=CURSOR_NAME)
     cursor.execute(query)
     # A named cursor has no description until it fetches; fetching none gives the columns
@@ -200,7 +220,7 @@ def _open_cursor(conn, query: str, statement_timeout: float):
 
 def _schema(conn, description, label_column: str) -> pa.Schema:
     names = [column.name for column in description]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
         raise SourceError(
             f"the query returns more than one column named {duplicates[0]!r}: "
@@ -230,18 +250,29 @@ def _field(conn, name: str, oid: int, is_label: bool) -> pa.Field:
     raise SourceError(f"feature columns must be numeric; {name!r} is {type_name}")
 
 
-def _write(cursor, dest: Path, schema: pa.Schema, max_rows, batch_rows, progress) -> int:
+def _write(
+    cursor, dest: Path, schema: pa.Schema, *, max_rows, batch_rows, timeout_ms, progress
+) -> int:
     total = 0
+    # A wide result starts with fewer rows: eight bytes a column is the least a row takes.
+    fetch = min(batch_rows, max(1, BATCH_BYTES // (8 * len(schema))))
     try:
         with pq.ParquetWriter(dest, schema) as writer:
-            # One row past max_rows is enough to know the result is too large.
-            while rows := cursor.fetchmany(min(batch_rows, max_rows + 1 - total)):
+            while True:
+                # Again before each fetch: the query may have lifted its own limit.
+                _set_timeout(cursor.connection, timeout_ms)
+                # One row past max_rows is enough to know the result is too large.
+                rows = cursor.fetchmany(min(fetch, max_rows + 1 - total))
+                if not rows:
+                    break
                 total += len(rows)
                 if total > max_rows:
                     raise SourceError(
                         f"the query returned more than {max_rows:,} rows (SQL_MAX_ROWS)"
                     )
-                writer.write_batch(_batch(rows, schema))
+                batch = _batch(rows, schema)
+                writer.write_batch(batch)
+                fetch = _next_fetch(fetch, len(rows), batch.nbytes)
                 if progress:
                     progress(total)
         if not total:
@@ -252,11 +283,23 @@ def _write(cursor, dest: Path, schema: pa.Schema, max_rows, batch_rows, progress
     return total
 
 
+def _next_fetch(fetch: int, rows: int, nbytes: int) -> int:
+    """Rows to fetch next: fewer (at least half as many) after a batch over BATCH_BYTES."""
+    if nbytes <= BATCH_BYTES:
+        return fetch
+    return max(1, min(fetch // 2, rows * BATCH_BYTES // nbytes))
+
+
 def _batch(rows: list[tuple], schema: pa.Schema) -> pa.RecordBatch:
     arrays = []
     for field, values in zip(schema, zip(*rows, strict=True), strict=True):
-        if pa.types.is_string(field.type):  # a label of another type: uuid, date, ...
+        if pa.types.is_string(field.type):  # the label; of another type, uuid or date, as text
             values = [None if v is None else str(v) for v in values]
+            if max(map(len, filter(None, values)), default=0) > MAX_LABEL_CHARS:
+                raise SourceError(
+                    f"the label {field.name!r} holds values longer than {MAX_LABEL_CHARS} "
+                    "characters"
+                )
         arrays.append(pa.array(values, type=field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 

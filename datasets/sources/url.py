@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
-from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit, urlunsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -36,10 +36,24 @@ HEADERS = {"User-Agent": "hpml-portal", "Accept-Encoding": "identity"}
 # Refused even when private addresses are allowed: the cloud metadata service hands out the
 # machine's credentials, and no on-premise file is served from the other kinds.
 _NEVER = frozenset({"cloud metadata", "unspecified", "link-local", "multicast", "reserved"})
-_METADATA = frozenset(map(ipaddress.ip_address, ["169.254.169.254", "fd00:ec2::254"]))
+# AWS, GCP and Azure (and their IPv6 one), Alibaba Cloud, Oracle Cloud.
+_METADATA = frozenset(
+    map(
+        ipaddress.ip_address,
+        ["169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192"],
+    )
+)
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # Linux connects 0.x.x.x to the machine itself
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: neither private nor public
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix: the IPv4 address ends it
+# Local-use NAT64 (RFC 8215) also takes prefixes of /48 to /64, which carry the IPv4 address in
+# the middle bits; only in this /96 can the last 32 bits be nothing else.
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+_LOCAL_NAT64_96 = ipaddress.ip_network("64:ff9b:1::/96")
+# Kept in the request line as they are: reserved characters, and '%' so that escapes already in
+# the URL are not escaped twice. Anything else (non-ASCII above all) is sent as UTF-8 escapes.
+_PATH_SAFE = "/%:@!$&'()*+,;=~"
+_QUERY_SAFE = _PATH_SAFE + "?"
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -54,6 +68,8 @@ class UrlPolicy:
     max_redirects: int = 3
     # Never read: the platform's own bucket holds every team's data.
     forbidden_buckets: frozenset[str] = frozenset()
+    # INGEST_S3_BUCKETS: None, any bucket not forbidden; else only these (none: s3:// is off).
+    allowed_buckets: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +84,7 @@ def check_url(url: str, *, policy: UrlPolicy) -> str:
     """Check a URL without touching the network (names are resolved and checked by
     ``fetch_url``, on every hop); return its file name, ``data.csv``."""
     parts = _split(url)
-    if parts.scheme == "s3":
+    if is_s3_url(url):
         return _s3_location(url, policy)[1].rsplit("/", 1)[-1]
     host, _port = _http_host(parts)
     if " " in url:
@@ -77,6 +93,14 @@ def check_url(url: str, *, policy: UrlPolicy) -> str:
     if literal is not None:
         check_address(literal, policy=policy)
     return unquote(parts.path.rsplit("/", 1)[-1])
+
+
+def is_s3_url(url: str) -> bool:
+    """Whether ``url`` is an s3:// URL; schemes are case-insensitive, so S3:// is one too."""
+    try:
+        return urlsplit(url).scheme == "s3"  # urlsplit lowercases the scheme
+    except ValueError:
+        return False
 
 
 def check_address(ip: str | Address, *, policy: UrlPolicy, host: str | None = None) -> None:
@@ -100,11 +124,14 @@ def address_kind(ip: Address) -> str | None:
         return "cloud metadata"
     if ip.version == 6:
         # Mapped, NAT64, 6to4 and Teredo addresses lead to the IPv4 addresses they carry.
-        nat64 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None
+        nat64 = None
+        if ip in _NAT64 or ip in _LOCAL_NAT64:
+            nat64 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         for inner in (ip.ipv4_mapped, nat64, ip.sixtofour, *(ip.teredo or ())):
             if inner is not None and (kind := address_kind(inner)) is not None:
                 return kind
-        if ip.ipv4_mapped or nat64:
+        # Public when what it carries is; the rest of the local-use block stays reserved.
+        if ip.ipv4_mapped or ip in _NAT64 or ip in _LOCAL_NAT64_96:
             return None
     checks = [
         ("unspecified", ip.is_unspecified or ip in _THIS_NETWORK),
@@ -131,11 +158,17 @@ def fetch_url(
     ``dest`` may hold part of the file: the caller throws it away.
     """
     check_url(url, policy=policy)
-    if urlsplit(url).scheme == "s3":
+    url = _lower_scheme(url)
+    if is_s3_url(url):
         if s3_client is None:
             raise TypeError("fetching an s3:// URL needs s3_client")
         return _fetch_s3(url, dest, policy=policy, progress=progress, client=s3_client)
     return _fetch_http(url, dest, policy=policy, progress=progress)
+
+
+def _lower_scheme(url: str) -> str:
+    scheme, colon, rest = url.partition(":")
+    return scheme.lower() + colon + rest
 
 
 def _split(url: str) -> SplitResult:
@@ -251,7 +284,7 @@ def _open(url: str, policy: UrlPolicy) -> tuple[http.client.HTTPConnection, obje
     parts = urlsplit(url)
     host, port = _http_host(parts)
     conn = _connect(parts.scheme, host, port, _resolve(host, port, policy), policy)
-    target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    target = _request_target(parts)
     try:
         with _network_errors(host, policy.read_timeout):
             conn.request("GET", target, headers=HEADERS)
@@ -259,6 +292,13 @@ def _open(url: str, policy: UrlPolicy) -> tuple[http.client.HTTPConnection, obje
     except BaseException:
         conn.close()
         raise
+
+
+def _request_target(parts: SplitResult) -> str:
+    """Path and query as the request line sends them: http.client writes it in ASCII."""
+    path = quote(parts.path or "/", safe=_PATH_SAFE)
+    query = quote(parts.query, safe=_QUERY_SAFE)
+    return f"{path}?{query}" if query else path
 
 
 def _resolve(host: str, port: int, policy: UrlPolicy) -> list[str]:
@@ -364,6 +404,11 @@ def _too_large(url: str, policy: UrlPolicy) -> str:
 
 
 def _s3_location(url: str, policy: UrlPolicy) -> tuple[str, str]:
+    if policy.allowed_buckets is not None and not policy.allowed_buckets:
+        raise SourceError(
+            "s3:// ingestion is off: the operator lists the buckets it may read in "
+            "INGEST_S3_BUCKETS"
+        )
     # Taken literally, as the AWS CLI does: keys may hold '?', '#' and '%'.
     _scheme, slashes, rest = url.partition("://")
     bucket, _, key = rest.partition("/")
@@ -374,6 +419,11 @@ def _s3_location(url: str, policy: UrlPolicy) -> tuple[str, str]:
     if bucket in policy.forbidden_buckets:
         raise SourceError(
             f"bucket {bucket} is the platform's own storage; ingest from another bucket"
+        )
+    if policy.allowed_buckets is not None and bucket not in policy.allowed_buckets:
+        raise SourceError(
+            f"bucket {bucket} is not open to s3:// ingestion; the operator lists the buckets "
+            "in INGEST_S3_BUCKETS"
         )
     return bucket, key
 

@@ -450,3 +450,171 @@ def test_it_describes_a_large_file_in_bounded_memory(tmp_path):
         path.unlink()
     samples, peak_mb = map(int, result.stdout.split())
     assert samples == rows and peak_mb < 250  # the file itself is 211 MB
+
+
+# --- labels, classes and columns: refused before any array is built from them ---------------
+
+
+def test_the_limits_on_labels_classes_and_columns_have_their_defaults():
+    limits = Limits()
+    assert (limits.max_label_chars, limits.max_classes, limits.max_table_columns) == (
+        256,
+        10_000,
+        100_000,
+    )
+
+
+def test_it_refuses_npz_labels_wider_than_the_limit_from_the_header(tmp_path, monkeypatch):
+    x, _ = blobs(4)
+    path = npz(tmp_path, x=x, y=np.array(["a", "b", "a", "b"], dtype="<U300"))
+    reads = []
+    monkeypatch.setattr("datasets.formats.npz.NpzReader._read_whole", reads.append)
+    with pytest.raises(DatasetFileError) as caught:
+        open_dataset(path, "npz")
+    assert str(caught.value) == (
+        "labels are at most 256 characters; y is saved as text 300 characters wide"
+    )
+    assert reads == []  # refused on the header alone
+
+
+def test_npz_labels_count_in_the_size_limit(tmp_path):
+    x = np.zeros((100, 2), np.float32)  # 800 bytes, under the limit on its own
+    y = np.array(["ab"] * 100, dtype="<U4")  # 1,600 bytes more
+    message = refusal(npz(tmp_path, x=x, y=y), limits=Limits(max_uncompressed_bytes=1000))
+    assert message == "the arrays would take 2.3 KB once unpacked, over the limit of 1000 bytes"
+
+
+def test_it_refuses_more_npz_classes_than_the_limit(tmp_path):
+    x, _ = blobs(12)
+    message = refusal(npz(tmp_path, x=x, y=np.arange(12)), limits=Limits(max_classes=10))
+    assert message == (
+        "the labels hold 12 distinct values, over the limit of 10 classes: "
+        "y should hold one class per sample"
+    )
+
+
+def test_it_refuses_a_csv_label_longer_than_the_limit_before_converting_the_labels(
+    tmp_path, monkeypatch
+):
+    lines = [f"{i},c{i % 3}" for i in range(2000)]
+    lines[700] = "1," + "y" * 10_000
+    path = csv_file(tmp_path, "a,label\n" + "\n".join(lines) + "\n")
+    monkeypatch.setattr("datasets.formats.tables._text_to_numpy", pytest.fail)
+    assert refusal(path, "csv") == (
+        "labels are at most 256 characters; the longest here has 10,000: "
+        "is 'label' the right column?"
+    )
+
+
+def test_csv_labels_count_in_the_size_limit(tmp_path):
+    # One feature takes 80 bytes; ten labels of 200 characters take 8,000 as NumPy text.
+    rows = "".join(f"{i},{'x' * 199}{i % 2}\n" for i in range(10))
+    path = csv_file(tmp_path, "a,label\n" + rows)
+    message = refusal(path, "csv", limits=Limits(max_uncompressed_bytes=1000))
+    assert message == "the arrays would take 7.9 KB once unpacked, over the limit of 1000 bytes"
+
+
+def test_it_refuses_more_csv_classes_than_the_limit(tmp_path):
+    rows = "".join(f"{i},name-{i}\n" for i in range(10_001))
+    assert refusal(csv_file(tmp_path, "a,label\n" + rows), "csv") == (
+        "the labels hold 10,001 distinct values, over the limit of 10,000 classes: "
+        "is 'label' the right column?"
+    )
+
+
+def test_numbers_written_two_ways_are_one_class(tmp_path):
+    path = csv_file(tmp_path, "a,label\n1,1\n2,1.0\n3,2\n")
+    assert read_arrays(path, "csv", limits=Limits(max_classes=2)).y.tolist() == [1, 1, 2]
+
+
+def test_it_refuses_a_long_parquet_label_while_it_is_still_a_dictionary(tmp_path, monkeypatch):
+    # 25 KB on disk, 800 MB as NumPy text: the dictionary is checked, never expanded.
+    path = tmp_path / "data.parquet"
+    label = pa.array(["z" * 2000] * 100_000).dictionary_encode()
+    pq.write_table(pa.table({"a": np.zeros(100_000), "label": label}), path)
+    monkeypatch.setattr("datasets.formats.tables._typed_labels", pytest.fail)
+    assert refusal(path, "parquet") == (
+        "labels are at most 256 characters; the longest here has 2,000: "
+        "is 'label' the right column?"
+    )
+
+
+def test_parquet_text_labels_are_read_as_a_dictionary(tmp_path, monkeypatch):
+    path = parquet_file(tmp_path, a=np.arange(6.0), label=["cat", "dog"] * 3)  # plain strings
+    seen = []
+    monkeypatch.setattr(
+        "datasets.formats.tables._check_label_chars",
+        lambda arrays, *args: seen.extend(a.type for a in arrays) or 3,
+    )
+    with open_dataset(path, "parquet") as reader:
+        assert reader.labels().tolist() == ["cat", "dog"] * 3
+    assert seen and all(pa.types.is_dictionary(kind) for kind in seen)
+
+
+def test_it_refuses_more_parquet_classes_than_the_limit(tmp_path):
+    path = parquet_file(tmp_path, a=np.arange(8.0), label=[f"c{i % 4}" for i in range(8)])
+    assert refusal(path, "parquet", limits=Limits(max_classes=3)) == (
+        "the labels hold 4 distinct values, over the limit of 3 classes: "
+        "is 'label' the right column?"
+    )
+
+
+def test_it_counts_csv_columns_from_the_header_line_before_pyarrow_reads_it(tmp_path, monkeypatch):
+    header = ",".join(f"f{j}" for j in range(11)) + ",label\n"
+    path = csv_file(tmp_path, header + ",".join(["1"] * 12) + "\n")
+    monkeypatch.setattr("datasets.formats.tables._open_csv", pytest.fail)
+    message = refusal(path, "csv", limits=Limits(max_table_columns=10))
+    assert message == "the file has 12 columns, over the limit of 10"
+
+
+def test_a_comma_inside_a_quoted_column_name_is_not_a_column(tmp_path):
+    path = csv_file(tmp_path, '"a,b","say ""x,y""",label\n1,2,0\n3,4,1\n')
+    loaded = read_arrays(path, "csv", limits=Limits(max_table_columns=3))
+    assert loaded.x.tolist() == [[1, 2], [3, 4]]
+
+
+def test_it_refuses_a_csv_first_line_longer_than_it_reads(tmp_path, monkeypatch):
+    monkeypatch.setattr("datasets.formats.tables.CSV_HEADER_BYTES", 100)
+    path = csv_file(tmp_path, "a" * 150 + ",label\n1,0\n")
+    assert refusal(path, "csv") == (
+        "the first line is longer than 100 bytes: a CSV file starts with one line of column names"
+    )
+
+
+def test_it_reads_a_csv_with_carriage_return_line_ends(tmp_path):
+    path = csv_file(tmp_path, "a,label\r1,0\r2,1\r")
+    assert read_arrays(path, "csv", limits=Limits(max_table_columns=2)).y.tolist() == [0, 1]
+
+
+def test_it_refuses_a_parquet_file_with_too_many_columns(tmp_path):
+    columns = {f"f{j}": np.zeros(2) for j in range(11)}
+    path = parquet_file(tmp_path, **columns, label=[0, 1])
+    message = refusal(path, "parquet", limits=Limits(max_table_columns=10))
+    assert message == "the file has 12 columns, over the limit of 10"
+
+
+def test_a_parquet_footer_far_over_the_column_limit_is_not_parsed_whole(tmp_path):
+    columns = {f"f{j}": np.zeros(2) for j in range(60)}
+    path = parquet_file(tmp_path, **columns, label=[0, 1])
+    message = refusal(path, "parquet", limits=Limits(max_table_columns=10))
+    assert message == (
+        "not a valid .parquet file: its metadata lists more columns or row groups than can be "
+        "read (the limit is 10 columns)"
+    )
+
+
+def test_it_names_repeated_columns_among_many_at_once(tmp_path):
+    from datasets.formats.tables import _TableReader
+
+    names = [f"f{j}" for j in range(50_000)] + ["f7", "label", "f3"]
+    with pytest.raises(DatasetFileError, match=r"^the file repeats column names: f3, f7$"):
+        _TableReader()._set_columns(names, "label")  # Counter: linear, where count() was not
+
+
+def test_it_stores_the_names_of_the_features_shown_only(tmp_path):
+    names = [f"f{j}" for j in range(300)]
+    path = csv_file(tmp_path, ",".join([*names, "label"]) + "\n" + ",".join(["1"] * 301) + "\n")
+    with open_dataset(path, "csv") as reader:
+        schema = describe(reader).schema
+    assert schema["feature_names"] == names[:256] and schema["feature_names_omitted"] == 44
+    assert schema["feature_shape"] == [300]

@@ -266,6 +266,64 @@ def test_it_streams_the_rows_in_batches(dsn, tmp_path):
     assert pq.ParquetFile(dest).metadata.num_row_groups == len(done)  # one per batch fetched
 
 
+def test_a_query_cannot_lift_its_own_timeout_for_later_fetches(dsn, tmp_path):
+    # The first row turns the timeout off for the transaction; the second then sleeps.
+    sql = (
+        "SELECT id AS f, length(set_config('statement_timeout', '0', true)) AS t, "
+        "CASE WHEN id > 1 THEN length(pg_sleep(3)::text) ELSE 0 END AS slept, 0 AS label "
+        "FROM samples WHERE id <= 2 ORDER BY id"
+    )
+    started = time.monotonic()
+
+    with pytest.raises(SourceError, match="ran longer than the statement timeout of 0.5s"):
+        query_to_parquet(
+            sql, tmp_path / "out.parquet", dsn=dsn, statement_timeout=0.5, batch_rows=1
+        )
+
+    assert time.monotonic() - started < 2.5
+
+
+def test_a_batch_over_the_byte_budget_makes_the_next_fetch_smaller(dsn, tmp_path, monkeypatch):
+    monkeypatch.setattr("datasets.sources.sql.BATCH_BYTES", 2000)
+    dest, done = tmp_path / "out.parquet", []
+    sql = "SELECT f_int, label_text || repeat('x', 200) AS label FROM samples ORDER BY id"
+
+    query_to_parquet(sql, dest, dsn=dsn, batch_rows=50, progress=done.append)
+
+    sizes = [b - a for a, b in zip([0, *done], done, strict=False)]
+    assert sizes[0] == 50 and max(sizes[1:]) <= 25  # about 11 KB, so at least halved
+    assert sizes[1:] == sorted(sizes[1:], reverse=True) and done[-1] == ROWS
+    assert pq.read_table(dest).num_rows == ROWS
+
+
+def test_a_wide_result_starts_with_fewer_rows(dsn, tmp_path, monkeypatch):
+    monkeypatch.setattr("datasets.sources.sql.BATCH_BYTES", 7 * 8 * 10)  # ten rows of GOOD
+    done = []
+
+    query_to_parquet(GOOD, tmp_path / "out.parquet", dsn=dsn, batch_rows=50, progress=done.append)
+
+    assert done[0] == 10
+
+
+def test_it_refuses_a_label_longer_than_a_class_name_and_names_the_column(dsn, tmp_path):
+    dest = tmp_path / "out.parquet"
+    sql = "SELECT f_int, CASE WHEN id = 400 THEN repeat('x', 257) ELSE 'a' END AS kind FROM samples"
+
+    with pytest.raises(SourceError) as caught:
+        query_to_parquet(sql, dest, dsn=dsn, label_column="kind")
+
+    assert str(caught.value) == "the label 'kind' holds values longer than 256 characters"
+    assert not dest.exists()
+
+
+def test_a_label_of_256_characters_is_accepted_whatever_its_bytes(dsn, tmp_path):
+    dest = tmp_path / "out.parquet"
+
+    query_to_parquet("SELECT f_int, repeat('é', 256) AS label FROM samples", dest, dsn=dsn)
+
+    assert set(pq.read_table(dest).column("label").to_pylist()) == {"é" * 256}
+
+
 @pytest.mark.parametrize(
     ("sql", "message"),
     [

@@ -26,6 +26,7 @@ from datasets.sources.url import (
     check_address,
     check_url,
     fetch_url,
+    is_s3_url,
 )
 
 LOCAL = UrlPolicy(allow_private=True)
@@ -39,7 +40,8 @@ def payload(size: int) -> bytes:
 class Handler(BaseHTTPRequestHandler):
     """Routes: /data, /chunked, /nolength (``?size=``), /status/<code>, /redirect?to=&code=,
     /chain/<n> (n relative redirects, then data), /loop (to itself), /slow (answers after 2 s),
-    /huge (declares more bytes than it sends, then waits), /echo (the request headers)."""
+    /huge (declares more bytes than it sends, then waits), /echo (the request headers),
+    /target/... (the request target as it arrived)."""
 
     protocol_version = "HTTP/1.1"
 
@@ -107,6 +109,9 @@ class Handler(BaseHTTPRequestHandler):
     def route_echo(self, _arg, _query):
         body = "\n".join(f"{name}: {value}" for name, value in self.headers.items())
         self.send(200, body.encode())
+
+    def route_target(self, _arg, _query):
+        self.send(200, self.path.encode("ascii"))
 
     def log_message(self, *args):
         pass
@@ -246,6 +251,57 @@ def test_it_refuses_the_platforms_own_bucket():
         check_url("s3://hpml-storage/t-1/datasets/abc.npz", policy=policy)
 
 
+def test_s3_ingestion_is_off_when_no_bucket_is_open():
+    policy = UrlPolicy(allowed_buckets=frozenset())
+    with pytest.raises(SourceError) as caught:
+        check_url("s3://team-data/raw/blobs.csv", policy=policy)
+    assert str(caught.value) == (
+        "s3:// ingestion is off: the operator lists the buckets it may read in INGEST_S3_BUCKETS"
+    )
+    assert check_url("https://files.example/blobs.csv", policy=policy) == "blobs.csv"
+
+
+def test_only_the_listed_buckets_are_open_when_some_are_listed():
+    policy = UrlPolicy(allowed_buckets=frozenset({"team-data"}))
+    assert check_url("s3://team-data/raw/blobs.csv", policy=policy) == "blobs.csv"
+    with pytest.raises(SourceError) as caught:
+        check_url("s3://other-team/raw/blobs.csv", policy=policy)
+    assert str(caught.value) == (
+        "bucket other-team is not open to s3:// ingestion; the operator lists the buckets in "
+        "INGEST_S3_BUCKETS"
+    )
+
+
+def test_a_forbidden_bucket_stays_forbidden_even_when_listed():
+    policy = UrlPolicy(
+        forbidden_buckets=frozenset({"hpml-storage"}),
+        allowed_buckets=frozenset({"hpml-storage", "team-data"}),
+    )
+    with pytest.raises(SourceError, match="bucket hpml-storage is the platform's own storage"):
+        check_url("s3://hpml-storage/t-1/datasets/abc.npz", policy=policy)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("s3://team-data/a.csv", True),
+        ("S3://team-data/a.csv", True),
+        ("s3:team-data/a.csv", True),  # an s3 URL, if a malformed one: check_url refuses it
+        ("https://files.example/s3://a.csv", False),
+        ("http://[::1/data.csv", False),
+    ],
+)
+def test_is_s3_url_takes_the_scheme_in_any_case(url, expected):
+    assert is_s3_url(url) is expected
+
+
+def test_an_upper_case_scheme_is_checked_like_a_lower_case_one():
+    policy = UrlPolicy(forbidden_buckets=frozenset({"hpml-storage"}))
+    with pytest.raises(SourceError, match="bucket hpml-storage is the platform's own storage"):
+        check_url("S3://hpml-storage/t-1/datasets/abc.npz", policy=policy)
+    assert check_url("HTTPS://files.example/a.csv", policy=policy) == "a.csv"
+
+
 # --- the address checker -------------------------------------------------------------------
 
 
@@ -277,6 +333,11 @@ def test_it_refuses_the_platforms_own_bucket():
         ("2002:a00:1::", "private"),  # 6to4 around 10.0.0.1
         ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),  # Teredo, client 10.0.0.1
         ("64:ff9b::a00:1", "private"),  # NAT64 around 10.0.0.1
+        ("64:ff9b:1::a00:1", "private"),  # local-use NAT64 around 10.0.0.1
+        ("64:ff9b:1::a9fe:a9fe", "cloud metadata"),  # ... and around 169.254.169.254
+        ("64:ff9b:1:ab::808:808", "reserved"),  # a longer prefix could carry anything here
+        ("100.100.100.200", "cloud metadata"),  # Alibaba Cloud
+        ("192.0.0.192", "cloud metadata"),  # Oracle Cloud
     ],
 )
 def test_it_knows_each_kind_of_non_public_address(ip, kind):
@@ -287,7 +348,9 @@ def test_it_knows_each_kind_of_non_public_address(ip, kind):
         check_address(ip, policy=PUBLIC_ONLY)
 
 
-@pytest.mark.parametrize("ip", ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"])
+@pytest.mark.parametrize(
+    "ip", ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b:1::808:808"]
+)
 def test_it_passes_public_addresses(ip):
     check_address(ip, policy=PUBLIC_ONLY)
 
@@ -296,6 +359,9 @@ def test_allowing_private_addresses_opens_loopback_and_private_ranges_only():
     for ip in ["127.0.0.1", "10.0.0.1", "192.168.0.9", "::1", "fc00::1"]:
         check_address(ip, policy=LOCAL)
     for ip in ["169.254.169.254", "169.254.1.1", "0.0.0.0", "224.0.0.1", "240.0.0.1"]:
+        with pytest.raises(SourceError, match="never fetched, even with INGEST_URL_ALLOW_PRIVATE"):
+            check_address(ip, policy=LOCAL)
+    for ip in ["100.100.100.200", "192.0.0.192", "64:ff9b:1::a9fe:a9fe"]:  # metadata too
         with pytest.raises(SourceError, match="never fetched, even with INGEST_URL_ALLOW_PRIVATE"):
             check_address(ip, policy=LOCAL)
 
@@ -323,6 +389,18 @@ def test_it_streams_the_file_hashing_and_counting(server):
     assert result.final_url == f"{server}/data?size=9437184"
     assert [done for done, _total in progress] == [PROGRESS_EVERY, 2 * PROGRESS_EVERY, 9437184]
     assert {total for _done, total in progress} == {9437184}
+
+
+def test_it_sends_a_non_ascii_path_and_query_as_utf8_escapes(server):
+    url = f"{server}/target/données.csv?q=été&kept=a%20b&k=v/w?x"
+    assert check_url(url, policy=LOCAL) == "données.csv"
+    _result, body = fetch(url)
+    assert body == b"/target/donn%C3%A9es.csv?q=%C3%A9t%C3%A9&kept=a%20b&k=v/w?x"
+
+
+def test_an_upper_case_http_scheme_is_fetched_and_reported_in_lower_case(server):
+    result, _body = fetch(server.replace("http://", "HTTP://") + "/data?size=10")
+    assert result.final_url == f"{server}/data?size=10"
 
 
 @pytest.mark.parametrize("route", ["chunked", "nolength"])
@@ -606,6 +684,15 @@ def test_it_refuses_the_platforms_storage_bucket(s3):
             fetch(f"s3://{storage}/t-url-test/secret.csv", policy=policy, s3_client=client)
     finally:
         client.delete_object(Bucket=storage, Key="t-url-test/secret.csv")
+
+
+def test_it_fetches_from_a_listed_bucket_named_with_an_upper_case_scheme(s3):
+    client, bucket = s3
+    client.put_object(Bucket=bucket, Key="raw/blobs.csv", Body=b"a,label\n1,0\n")
+    policy = UrlPolicy(allowed_buckets=frozenset({bucket}))
+    result, body = fetch(f"S3://{bucket}/raw/blobs.csv", policy=policy, s3_client=client)
+    assert body == b"a,label\n1,0\n"
+    assert result.final_url == f"s3://{bucket}/raw/blobs.csv"
 
 
 def test_a_missing_s3_object_or_bucket_is_permanent(s3):
