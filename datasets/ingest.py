@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError, connection
 
 from hpml_portal.jobs import Heartbeat, JobStatus, job_claim, job_finish, job_release
 from hpml_portal.storage import (
@@ -34,6 +35,7 @@ from .models import DatasetVersion
 from .services import (
     content_key,
     dataset_version_fail,
+    forget_staging,
     object_in_use,
     s3_source_client,
     sql_ingest_options,
@@ -58,30 +60,66 @@ def limits() -> formats.Limits:
 def dataset_version_execute(*, version_id: int, worker: str = "") -> DatasetVersion | None:
     """Claim a PENDING version and ingest it. None when it could not be claimed (another worker
     has it, or it has ended: a message delivered twice is a no-op)."""
-    if not job_claim(DatasetVersion, version_id, worker=worker):
+    attempt = job_claim(DatasetVersion, version_id, worker=worker)
+    if attempt is None:
         return None
     version = DatasetVersion.objects.select_related("dataset__team", "parent").get(pk=version_id)
+    claim = Claim(version, attempt)
     with (
         tempfile.TemporaryDirectory(prefix="hpml-ingest-") as tmp,
-        Heartbeat(DatasetVersion, version.pk) as beat,
+        Heartbeat(DatasetVersion, version.pk, attempt=attempt) as claim.beat,
     ):
         try:
             path = Path(tmp) / f"content.{version.format}"
-            return _describe_and_store(version, path, _fetch(version, path, beat))
+            return _describe_and_store(claim, path, _fetch(version, path, claim.beat))
         except PERMANENT as exc:
-            return dataset_version_fail(version_id=version.pk, error=str(exc))
+            return claim.fail(str(exc))
+        except SoftTimeLimitExceeded:
+            return claim.fail(
+                f"the ingest took longer than INGEST_TIME_LIMIT ({settings.INGEST_TIME_LIMIT}s)"
+            )
         except _transient_errors() as exc:
             if not _is_transient(exc):
-                return dataset_version_fail(version_id=version.pk, error=_readable(exc))
-            job_release(DatasetVersion, version.pk)
+                return claim.fail(_readable(exc))
+            claim.release(exc)
             raise IngestInterrupted(_readable(exc)) from exc
         except Exception as exc:  # a bug, not the data: no retry would help
             logger.exception("ingesting %s failed", version)
-            return dataset_version_fail(version_id=version.pk, error=_readable(exc))
+            return claim.fail(_readable(exc))
+
+
+class Claim:
+    """This worker's claim on a version: every end it writes names the claim, so a worker
+    whose job was reaped (and perhaps retried and claimed by another) changes nothing."""
+
+    beat: Heartbeat
+
+    def __init__(self, version: DatasetVersion, attempt: int):
+        self.version, self.attempt = version, attempt
+
+    def fail(self, error: str, **fields) -> DatasetVersion:
+        return dataset_version_fail(
+            version_id=self.version.pk, error=error, attempt=self.attempt, **fields
+        )
+
+    def release(self, error: Exception) -> None:
+        """Back to PENDING for another try. After a database error the connection is dropped
+        first: it would otherwise stay broken for the rest of this process."""
+        if isinstance(error, (OperationalError, InterfaceError)):
+            connection.close()
+        try:
+            job_release(DatasetVersion, self.version.pk, attempt=self.attempt)
+        except (OperationalError, InterfaceError):  # still down: the reaper will close it
+            logger.exception("could not put %s back to PENDING", self.version)
 
 
 def _transient_errors() -> tuple:
     return (TransientSourceError, BotoCoreError, ClientError, OperationalError, InterfaceError)
+
+
+def _is_lost(claim: "Claim") -> bool:
+    """Whether the heartbeat found the job no longer this worker's (reaped, retried)."""
+    return claim.beat.lost
 
 
 def _is_transient(exc: Exception) -> bool:
@@ -121,10 +159,10 @@ def _fetch(version: DatasetVersion, path: Path, beat: Heartbeat) -> Fetched:
         return _fetch_staged(spec, path, progress)
     with open(path, "wb") as out:
         if kind == Source.URL:
-            from .sources.url import fetch_url
+            from .sources.url import fetch_url, is_s3_url
 
             url = spec["url"]
-            s3 = s3_source_client() if url.startswith("s3://") else None
+            s3 = s3_source_client() if is_s3_url(url) else None
             result = fetch_url(url, out, policy=url_policy(), progress=progress, s3_client=s3)
             return Fetched(result.sha256, result.size)
     if kind == Source.SQL:
@@ -134,7 +172,7 @@ def _fetch(version: DatasetVersion, path: Path, beat: Heartbeat) -> Fetched:
             spec["query"],
             path,
             label_column=version.label_column or formats.DEFAULT_LABEL_COLUMN,
-            progress=lambda rows: beat.update(bytes_done=rows),
+            progress=lambda rows: beat.update(bytes_done=_size_of(path)),
             **sql_ingest_options(),
         )
     elif kind == Source.BUILTIN:
@@ -163,6 +201,10 @@ def _fetch_staged(spec: dict, path: Path, progress) -> Fetched:
     return Fetched(sha256, size)
 
 
+def _size_of(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
 def _process(version: DatasetVersion, path: Path) -> None:
     """Fit the version's recipe on its parent and write the processed arrays to ``path``."""
     parent = version.parent
@@ -177,33 +219,33 @@ def _process(version: DatasetVersion, path: Path) -> None:
     version.recipe = recipe
 
 
-def _describe_and_store(version: DatasetVersion, path: Path, fetched: Fetched):
-    sha256, size = fetched.sha256, fetched.size
+def _describe_and_store(claim: Claim, path: Path, fetched: Fetched):
+    version, sha256, size = claim.version, fetched.sha256, fetched.size
     duplicate = _live_version_with(version, sha256)
     if duplicate is not None:
-        return _end_as_duplicate(version, duplicate)
+        return _end_as_duplicate(claim, duplicate)
     name = content_key(version.dataset.team, version.dataset.name, sha256, version.format)
-    folder = name.rpartition("/")[0]
     # Storing (a server-side copy or an upload) overlaps the pass that checks and describes.
     storing = _storing.submit(_store, version, path, name)
+    made: list[str] = []  # objects this worker created: removed again unless it ends READY
     try:
         with formats.open_dataset(
             path, version.format, label_column=version.label_column, limits=limits()
         ) as reader:
             description = formats.describe(reader)
             thumbnails = formats.render_thumbnails(reader)
-    except BaseException:
         stored, created = storing.result()
-        _undo(version, stored if created else "")
-        raise
-    stored, created = storing.result()
-    thumbs_name = _store_thumbnails(thumbnails, sha256, folder)
-    try:
+        made += [stored] if created else []
+        thumbs_name, thumbs_created = _store_thumbnails(thumbnails, sha256, name)
+        made += [thumbs_name] if thumbs_created else []
+        if _is_lost(claim):
+            raise JobLost
         ended = job_finish(
             DatasetVersion,
             version.pk,
             JobStatus.READY,
             only_from=[JobStatus.INGESTING],
+            attempt=claim.attempt,
             file=stored,
             sha256=sha256,
             size_bytes=size,
@@ -215,16 +257,25 @@ def _describe_and_store(version: DatasetVersion, path: Path, fetched: Fetched):
             thumbnails=thumbs_name,
             recipe=version.recipe,
         )
+    except JobLost:
+        ended = False
     except IntegrityError:  # another version stored the same content meanwhile
         ended = False
+    except BaseException:
+        _undo(storing, made)
+        raise
     if not ended:
-        _undo(version, stored if created else "", thumbs_name)
+        _undo(storing, made)
         duplicate = _live_version_with(version, sha256)
         if duplicate is not None:
-            return _end_as_duplicate(version, duplicate)
-        return DatasetVersion.objects.get(pk=version.pk)  # reaped or deleted meanwhile
+            return _end_as_duplicate(claim, duplicate)
+        return DatasetVersion.objects.get(pk=version.pk)  # reaped, retried or deleted
     _remove_staging(version)
     return DatasetVersion.objects.get(pk=version.pk)
+
+
+class JobLost(Exception):
+    """The job is no longer this worker's."""
 
 
 _storing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpml-store")
@@ -241,16 +292,19 @@ def _store(version: DatasetVersion, path: Path, name: str) -> tuple[str, bool]:
     return stored.name, stored.created
 
 
-def _store_thumbnails(png: bytes | None, sha256: str, folder: str) -> str:
+def _store_thumbnails(png: bytes | None, sha256: str, content_name: str) -> tuple[str, bool]:
     if png is None:
-        return ""
+        return "", False
     with tempfile.NamedTemporaryFile(suffix=".png") as tmp:
         tmp.write(png)
         tmp.flush()
         stored = save_content_addressed(
-            Path(tmp.name), sha256=sha256, prefix=folder, suffix=".thumbnails.png"
+            Path(tmp.name),
+            sha256=sha256,
+            prefix=content_name.rpartition("/")[0],
+            suffix=".thumbnails.png",
         )
-    return stored.name
+    return stored.name, stored.created
 
 
 def _live_version_with(version: DatasetVersion, sha256: str) -> DatasetVersion | None:
@@ -263,25 +317,32 @@ def _live_version_with(version: DatasetVersion, sha256: str) -> DatasetVersion |
     )
 
 
-def _end_as_duplicate(version: DatasetVersion, duplicate: DatasetVersion) -> DatasetVersion:
-    return dataset_version_fail(
-        version_id=version.pk,
-        error=f"the content is the same as {duplicate.ref} (id {duplicate.pk}): nothing new "
-        "was stored",
+def _end_as_duplicate(claim: Claim, duplicate: DatasetVersion) -> DatasetVersion:
+    return claim.fail(
+        f"the content is the same as {duplicate.ref} (id {duplicate.pk}): nothing new was stored",
         duplicate_of=duplicate,
     )
 
 
-def _undo(version: DatasetVersion, *names: str) -> None:
-    for name in names:
-        if name and not object_in_use(name, exclude=version.pk):
-            delete_quietly(name)
+def _undo(storing, made: list[str]) -> None:
+    """Remove the objects this worker created, unless a version refers to them now (another
+    worker may have made the same version READY with them meanwhile)."""
+    try:
+        stored, created = storing.result()
+    except Exception:  # the storing failed too: nothing of it to remove
+        logger.exception("storing failed as well")
+    else:
+        made = [*made, stored] if created and stored not in made else made
+    for name in made:
+        if name and not object_in_use(name):
+            try:
+                delete_quietly(name)
+            except Exception:  # the error being handled matters more; the log says which
+                logger.exception("could not remove %s from storage", name)
 
 
 def _remove_staging(version: DatasetVersion) -> None:
-    staging = version.source_spec.get("staging")
-    if staging and not object_in_use(staging):
-        try:
-            delete_quietly(staging)
-        except Exception:  # the version is READY; a leftover staged upload is only space
-            logger.exception("could not remove the staged upload %s", staging)
+    try:
+        forget_staging(DatasetVersion.objects.get(pk=version.pk), after_commit=False)
+    except Exception:  # the version is READY; a leftover staged upload is only space
+        logger.exception("could not remove the staged upload of %s", version)

@@ -107,14 +107,22 @@ class IngestSource:
 def url_policy():
     from .sources.url import UrlPolicy
 
-    bucket = settings.AWS_STORAGE_BUCKET_NAME
     return UrlPolicy(
         allow_private=settings.INGEST_URL_ALLOW_PRIVATE,
         connect_timeout=settings.INGEST_CONNECT_TIMEOUT,
         read_timeout=settings.INGEST_READ_TIMEOUT,
         max_bytes=settings.DATASET_MAX_UPLOAD_BYTES,
-        forbidden_buckets=frozenset({bucket} if bucket else ()),
+        allowed_buckets=frozenset(settings.INGEST_S3_BUCKETS),
+        forbidden_buckets=_platform_buckets(),
     )
+
+
+def _platform_buckets() -> frozenset[str]:
+    """Buckets that hold every team's data: the platform's storage and MLflow's artifacts."""
+    buckets = {settings.AWS_STORAGE_BUCKET_NAME}
+    if settings.MLFLOW_ARTIFACT_ROOT.startswith("s3://"):
+        buckets.add(settings.MLFLOW_ARTIFACT_ROOT.removeprefix("s3://").split("/", 1)[0])
+    return frozenset(bucket for bucket in buckets if bucket)
 
 
 def sql_ingest_options() -> dict:
@@ -191,7 +199,7 @@ def dataset_version_ingest(
         # Its sha256 is known before it is stored: straight to its content address, where
         # the worker leaves it once it is checked (or removes it).
         name = content_key(team, dataset_name, sha256, fmt)
-        store_file(source.path, name=name)
+        made = store_file(source.path, name=name).created
         spec |= {"staging": name, "sha256": sha256, "size": size}
     elif source.stream is not None:
         staged = _stage_upload(source.stream, team, fmt)
@@ -199,11 +207,12 @@ def dataset_version_ingest(
         if existing is not None:
             delete_quietly(staged.name)
             return existing, False
+        made = True
         spec |= {"staging": staged.name, "sha256": staged.sha256, "size": staged.size}
     try:
         return _create_version(team, dataset_name, fmt, source, spec, user), True
     except Exception:
-        if "staging" in spec:
+        if "staging" in spec and made and not object_in_use(spec["staging"]):
             delete_quietly(spec["staging"])
         raise
 
@@ -356,31 +365,40 @@ def dataset_version_retry(*, version: DatasetVersion, user=None) -> DatasetVersi
     if version.duplicate_of_id is not None:
         raise VersionConflict(f"{version.ref} failed because {version.error}: nothing to retry")
     staging = version.source_spec.get("staging")
-    if staging and not default_storage.exists(staging):
+    gone = staging is None or not default_storage.exists(staging)
+    if version.source_kind == Source.UPLOAD and gone:
         raise VersionConflict(
             f"the file uploaded for {version.ref} is no longer kept (it could never be ingested): "
             "upload it again"
         )
     if version.parent is not None and version.parent.status != DatasetVersion.Status.READY:
         raise VersionConflict(f"its parent {version.parent.ref} is {version.parent.status}")
-    with transaction.atomic():
-        moved = DatasetVersion.objects.filter(
-            pk=version.pk, status=DatasetVersion.Status.FAILED
-        ).update(
-            status=DatasetVersion.Status.PENDING,
-            error="",
-            sha256="",
-            worker="",
-            bytes_done=0,
-            started_at=None,
-            heartbeat_at=None,
-            finished_at=None,
-        )
-        if not moved:
-            raise VersionConflict(f"{version.ref} is no longer FAILED")
-        transaction.on_commit(lambda: _enqueue(version))
+    try:
+        with transaction.atomic():
+            moved = _back_to_pending(version)
+            if not moved:
+                raise VersionConflict(f"{version.ref} is no longer FAILED")
+            transaction.on_commit(lambda: _enqueue(version))
+    except IntegrityError as exc:  # its content or recipe is live in another version now
+        raise VersionConflict(
+            f"{version.ref} cannot be retried: another version of {version.dataset.name} now "
+            "holds the same recipe or content"
+        ) from exc
     version.refresh_from_db()
     return version
+
+
+def _back_to_pending(version: DatasetVersion) -> int:
+    return DatasetVersion.objects.filter(pk=version.pk, status=DatasetVersion.Status.FAILED).update(
+        status=DatasetVersion.Status.PENDING,
+        error="",
+        sha256="",
+        worker="",
+        bytes_done=0,
+        started_at=None,
+        heartbeat_at=None,
+        finished_at=None,
+    )
 
 
 def dataset_version_delete(*, version: DatasetVersion, user=None) -> None:
@@ -394,9 +412,14 @@ def dataset_version_delete(*, version: DatasetVersion, user=None) -> None:
     names = [version.file.name, version.thumbnails, version.source_spec.get("staging", "")]
     with transaction.atomic():
         try:
-            version.delete()
+            # Only if it is still in an ended state: a retry meanwhile wins.
+            deleted, _ = DatasetVersion.objects.filter(
+                pk=version.pk, status__in=DatasetVersion.TERMINAL
+            ).delete()
         except ProtectedError as exc:  # something started using it meanwhile
             raise VersionConflict(f"{version.ref} cannot be deleted: it is in use") from exc
+        if not deleted:
+            raise VersionConflict(f"{version.ref} cannot be deleted: it was queued again")
         for name in names:
             if name and not object_in_use(name):
                 transaction.on_commit(lambda n=name: _remove_object(n))
@@ -424,7 +447,9 @@ def _delete_blockers(version: DatasetVersion) -> list[str]:
 
 def object_in_use(name: str, *, exclude: int | None = None) -> bool:
     """Whether a version (other than ``exclude``) still refers to the stored object."""
-    rows = DatasetVersion.objects.filter(Q(file=name) | Q(thumbnails=name))
+    rows = DatasetVersion.objects.filter(
+        Q(file=name) | Q(thumbnails=name) | Q(source_spec__staging=name)
+    )
     if exclude is not None:
         rows = rows.exclude(pk=exclude)
     return rows.exists()
@@ -436,18 +461,43 @@ def dataset_version_fail(
     error: str,
     duplicate_of: DatasetVersion | None = None,
     keep_source: bool = False,
+    attempt: int | None = None,
+    only_from=None,
 ) -> DatasetVersion:
-    """End a version FAILED with ``error``. A staged upload is removed, unless
-    ``keep_source`` (the failure was not about the content: the version can be retried)."""
+    """End a version FAILED with ``error`` (when it is still the worker's claim ``attempt``,
+    and in ``only_from``, when given). A staged upload is removed, unless ``keep_source`` (the
+    failure was not about the content: the version can be retried) or a version refers to it."""
     fields = {"duplicate_of": duplicate_of} if duplicate_of is not None else {}
     ended = job_finish(
-        DatasetVersion, version_id, DatasetVersion.Status.FAILED, error=error, **fields
+        DatasetVersion,
+        version_id,
+        DatasetVersion.Status.FAILED,
+        error=error,
+        attempt=attempt,
+        only_from=only_from,
+        **fields,
     )
     version = DatasetVersion.objects.get(pk=version_id)
-    staging = version.source_spec.get("staging")
-    if ended and staging and not keep_source and not object_in_use(staging, exclude=version_id):
-        transaction.on_commit(lambda: _remove_object(staging))
+    if ended and not keep_source:
+        forget_staging(version)
     return version
+
+
+def forget_staging(version: DatasetVersion, *, after_commit: bool = True) -> None:
+    """Drop a version's staged upload: its reference now, the object (after commit, unless
+    ``after_commit`` is False) unless another version refers to it or it is the version's own
+    stored file."""
+    staging = version.source_spec.get("staging")
+    if not staging or staging == version.file.name:
+        return
+    version.source_spec = {k: v for k, v in version.source_spec.items() if k != "staging"}
+    DatasetVersion.objects.filter(pk=version.pk).update(source_spec=version.source_spec)
+    if object_in_use(staging):
+        return
+    if after_commit:
+        transaction.on_commit(lambda: _remove_object(staging))
+    else:
+        _remove_object(staging)
 
 
 def dataset_version_load(*, version: DatasetVersion) -> formats.LoadedArrays:

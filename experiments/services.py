@@ -152,7 +152,7 @@ def _enqueue(run: TrainingRun) -> None:
 def training_run_claim(*, run_id: int, worker: str = "") -> bool:
     """QUEUED -> RUNNING in one conditional UPDATE; False when another process got there
     first, or the run was cancelled or already ended (a redelivered task is a no-op)."""
-    return job_claim(TrainingRun, run_id, worker=worker)
+    return job_claim(TrainingRun, run_id, worker=worker) is not None
 
 
 def training_run_report(

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from . import services
+from .models import TrainingRun
 
 
 @shared_task(
@@ -18,6 +19,8 @@ from . import services
 )
 def train_run(self, run_id: int) -> None:
     """Train a QUEUED run on this worker (``runner.training_run_execute``)."""
+    if not TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).exists():
+        return  # cancelled, ended or taken: a message sent again costs no Keras import
     from .runner import training_run_execute  # loads Keras: only ever inside the task
 
     try:

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.apps import apps
 from django.db import connection, models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -69,6 +69,9 @@ class Job(models.Model):
 
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=255, blank=True)
+    # Counts claims: a worker's writes name the claim they belong to, so a worker that lost
+    # its job (reaped, then retried and claimed by another) can no longer touch it.
+    attempt = models.PositiveIntegerField(default=0)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -86,42 +89,62 @@ def job_models() -> list[type[Job]]:
     return [m for m in apps.get_models() if issubclass(m, Job)]
 
 
-def job_claim(model: type[Job], pk: int, *, worker: str = "") -> bool:
-    """WAITING -> ACTIVE; False when another worker got there first or the job has ended."""
+def job_claim(model: type[Job], pk: int, *, worker: str = "") -> int | None:
+    """WAITING -> ACTIVE; the claim's attempt number, or None when another worker got there
+    first or the job has ended."""
     now = timezone.now()
     claimed = model.objects.filter(pk=pk, status=model.WAITING).update(
-        status=model.ACTIVE, started_at=now, heartbeat_at=now, worker=worker[:255]
+        status=model.ACTIVE,
+        started_at=now,
+        heartbeat_at=now,
+        worker=worker[:255],
+        attempt=F("attempt") + 1,
     )
-    return claimed == 1
+    if not claimed:
+        return None
+    return model.objects.filter(pk=pk).values_list("attempt", flat=True).first()
 
 
-def job_beat(model: type[Job], pk: int, **fields) -> bool:
-    """Record a heartbeat (and ``fields``) of an ACTIVE job; False when it is no longer
-    active (cancelled, reaped): the worker should stop."""
+def _mine(model: type[Job], pk: int, attempt: int | None):
+    jobs = model.objects.filter(pk=pk)
+    return jobs if attempt is None else jobs.filter(attempt=attempt)
+
+
+def job_beat(model: type[Job], pk: int, *, attempt: int | None = None, **fields) -> bool:
+    """Record a heartbeat (and ``fields``) of an ACTIVE job (of the claim ``attempt``, when
+    given); False when it is no longer active (cancelled, reaped): the worker should stop."""
     return bool(
-        model.objects.filter(pk=pk, status=model.ACTIVE).update(
-            heartbeat_at=timezone.now(), **fields
-        )
+        _mine(model, pk, attempt)
+        .filter(status=model.ACTIVE)
+        .update(heartbeat_at=timezone.now(), **fields)
     )
 
 
-def job_release(model: type[Job], pk: int) -> bool:
+def job_release(model: type[Job], pk: int, *, attempt: int | None = None) -> bool:
     """ACTIVE -> WAITING, for a worker that hit a passing error and will try again later."""
     return bool(
-        model.objects.filter(pk=pk, status=model.ACTIVE).update(
-            status=model.WAITING, worker="", heartbeat_at=None
-        )
+        _mine(model, pk, attempt)
+        .filter(status=model.ACTIVE)
+        .update(status=model.WAITING, worker="", heartbeat_at=None)
     )
 
 
 def job_finish(
-    model: type[Job], pk: int, status: str, *, error: str = "", only_from=None, **fields
+    model: type[Job],
+    pk: int,
+    status: str,
+    *,
+    error: str = "",
+    only_from=None,
+    attempt: int | None = None,
+    **fields,
 ) -> bool:
     """Move a job that has not ended to the terminal ``status``; False when it had already
-    ended (or was not in ``only_from``): the first end wins."""
+    ended, was not in ``only_from``, or is no longer the claim ``attempt``: the first end
+    wins, and a worker that lost its claim ends nothing."""
     if status not in model.TERMINAL:
         raise ValueError(f"{status} is not a terminal status of {model.__name__}")
-    jobs = model.objects.filter(pk=pk).exclude(status__in=model.TERMINAL)
+    jobs = _mine(model, pk, attempt).exclude(status__in=model.TERMINAL)
     if only_from is not None:
         jobs = jobs.filter(status__in=only_from)
     ended = jobs.update(status=status, error=error[:10000], finished_at=timezone.now(), **fields)
@@ -140,8 +163,10 @@ def job_reap(*, stale_after: int, requeue_after: int) -> list[tuple[str, int, st
     """Close every active job with no heartbeat for ``stale_after`` seconds (FAILED), and send
     again the message of every job still waiting ``requeue_after`` seconds after it was sent.
 
-    A message sent twice is harmless: the claim lets one worker through. Returns what was
-    done as (kind of job, id, "reaped" or "requeued").
+    A message sent twice is harmless: the claim lets one worker through. Nothing is sent
+    again while workers are still claiming jobs of that kind (the waiting ones are queued
+    behind), and a message the broker cannot take now is tried at the next round. Returns what
+    was done as (kind of job, id, "reaped" or "requeued").
     """
     now = timezone.now()
     done: list[tuple[str, int, str]] = []
@@ -164,10 +189,14 @@ def job_reap(*, stale_after: int, requeue_after: int) -> list[tuple[str, int, st
         if reaped:
             job_reaped.send(sender=model, pks=reaped)
         cutoff = now - timedelta(seconds=requeue_after)
+        # While workers keep claiming jobs of this kind, the waiting ones are in the queue
+        # behind them: sending them again would only pile up messages.
+        moving = model.objects.filter(started_at__gte=cutoff).exists()
         waiting = model.objects.filter(status=model.WAITING).filter(
             Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created_at__lt=cutoff)
         )
-        requeued = [pk for pk in waiting.values_list("pk", flat=True) if _resend(model, pk)]
+        pks = [] if moving else list(waiting.values_list("pk", flat=True))
+        requeued = [pk for pk in pks if _resend(model, pk)]
         done += [(kind, pk, "reaped") for pk in reaped]
         done += [(kind, pk, "requeued") for pk in requeued]
     return done
@@ -176,9 +205,8 @@ def job_reap(*, stale_after: int, requeue_after: int) -> list[tuple[str, int, st
 def _resend(model: type[Job], pk: int) -> bool:
     try:
         job_send(model, pk)
-    except Exception as exc:  # the broker is down: the job cannot run, say so on it
+    except Exception:  # the broker is down: the next round tries again
         logger.exception("could not send %s %s again", model.__name__, pk)
-        job_finish(model, pk, JobStatus.FAILED, error=f"could not queue the job: {exc}")
         return False
     logger.warning("sent %s %s again: it waited too long", model.__name__, pk)
     return True
@@ -190,8 +218,10 @@ class Heartbeat:
     alive; ``update()`` sets the progress fields the next beat writes. ``lost`` turns True
     when the job is no longer active (the reaper closed it, or it was cancelled)."""
 
-    def __init__(self, model: type[Job], pk: int, *, interval: float = 1.0):
-        self.model, self.pk, self.interval = model, pk, interval
+    def __init__(
+        self, model: type[Job], pk: int, *, attempt: int | None = None, interval: float = 1.0
+    ):
+        self.model, self.pk, self.attempt, self.interval = model, pk, attempt, interval
         self.fields: dict = {}
         self.lost = False
         self._stop = threading.Event()
@@ -209,11 +239,17 @@ class Heartbeat:
         self._thread.join()
 
     def _run(self) -> None:
+        failing = False
         try:
             while not self._stop.wait(self.interval):
                 try:
-                    self.lost = not job_beat(self.model, self.pk, **self.fields)
-                except Exception:  # a database hiccup: the next beat tries again
-                    logger.exception("heartbeat of %s %s failed", self.model.__name__, self.pk)
+                    alive = job_beat(self.model, self.pk, attempt=self.attempt, **self.fields)
+                except Exception:  # a database hiccup: reconnect at the next beat
+                    if not failing:
+                        logger.exception("heartbeat of %s %s failed", self.model.__name__, self.pk)
+                    failing = True
+                    connection.close()
+                    continue
+                failing, self.lost = False, self.lost or not alive
         finally:
             connection.close()  # this thread's own connection

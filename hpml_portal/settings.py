@@ -173,6 +173,11 @@ INGEST_READ_TIMEOUT = env.float("INGEST_READ_TIMEOUT", default=60.0)
 # --sql ingestion: the read-only database queried (off when empty), a statement timeout in
 # seconds and the most rows one query may return.
 SQL_SOURCE_URL = env("SQL_SOURCE_URL", default="")
+# The longest one ingest or processing job may run on a worker, whatever its source does.
+INGEST_TIME_LIMIT = env.int("INGEST_TIME_LIMIT", default=3600)
+# The buckets s3:// URLs may read (comma-separated; none: s3:// ingestion is off). The
+# platform's own bucket and MLflow's artifact bucket are refused even when listed.
+INGEST_S3_BUCKETS = env.list("INGEST_S3_BUCKETS", default=[])
 SQL_STATEMENT_TIMEOUT = env.float("SQL_STATEMENT_TIMEOUT", default=300.0)
 SQL_MAX_ROWS = env.int("SQL_MAX_ROWS", default=10_000_000)
 

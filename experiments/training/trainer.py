@@ -88,7 +88,7 @@ def with_input_transforms(model: keras.Model, transforms: list[dict]) -> keras.M
     """``model`` behind the fixed layers that turn a raw row into what it was trained on.
 
     Each recipe flattens the row, scales every feature as it was fitted ((x - offset) /
-    scale, a Normalization layer whose mean and variance are fixed, not learnt) and reshapes.
+    scale, with fixed layers, nothing learnt) and reshapes.
     The layers are saved with the model, so serving takes raw rows with nothing else to know.
     """
     inputs = keras.Input(shape=tuple(transforms[0]["input_shape"]), name="raw_features")
@@ -98,10 +98,15 @@ def with_input_transforms(model: keras.Model, transforms: list[dict]) -> keras.M
         h = keras.layers.Reshape((size,), name=f"recipe_{i}_flatten")(h)
         normalize = recipe.get("normalize")
         if normalize:
-            scale = np.asarray(normalize["scale"], dtype="float32")
+            # Subtract, then multiply by 1/scale: a Normalization layer dividing by
+            # sqrt(variance) would floor tiny scales at 1e-7 and overflow scale**2.
             h = keras.layers.Normalization(
                 mean=np.asarray(normalize["offset"], dtype="float32"),
-                variance=scale**2,
+                variance=np.ones(size, dtype="float32"),
+                name=f"recipe_{i}_offset",
+            )(h)
+            h = keras.layers.Rescaling(
+                scale=(1.0 / np.asarray(normalize["scale"], dtype="float64")).astype("float32"),
                 name=f"recipe_{i}_scale",
             )(h)
         h = keras.layers.Reshape(tuple(recipe["output_shape"]), name=f"recipe_{i}_reshape")(h)

@@ -37,12 +37,14 @@ def run(version, capture=None):
 
 @pytest.mark.django_db
 def test_an_upload_ends_ready_stored_under_its_sha256_with_its_description(small_npz):
-    version = run(ingest(small_npz))
+    pending = ingest(small_npz)
+    version = run(pending)
 
     assert version.status == "READY", version.error
     assert version.file.name == f"datasets/default/blobs/{version.sha256}.npz"
     assert default_storage.exists(version.file.name)
-    assert not default_storage.exists(version.source_spec["staging"])
+    assert not default_storage.exists(pending.source_spec["staging"])
+    assert "staging" not in version.source_spec
     assert version.size_bytes == version.bytes_done == len(small_npz) and version.progress == 1.0
     assert version.started_at and version.finished_at and version.worker == ""
     schema, stats = version.schema, version.stats
@@ -313,3 +315,94 @@ def test_a_query_that_cannot_give_a_dataset_fails_readably(
 
     assert version.status == "FAILED" and message in version.error, version.error
     assert sql_source.count() == 90
+
+
+@pytest.mark.django_db
+def test_a_worker_that_lost_its_job_leaves_the_next_workers_result_alone(
+    small_npz, monkeypatch, django_capture_on_commit_callbacks
+):
+    from datasets import ingest as ingest_module
+    from hpml_portal.jobs import JobStatus, job_finish
+
+    version = ingest(small_npz)
+    describe = ingest_module.formats.describe
+    taken_over = []
+
+    def describe_while_reaped_and_retried(reader, **kwargs):
+        if not taken_over:  # the first worker stalls here; the reaper and a retry move on
+            taken_over.append(True)
+            job_finish(DatasetVersion, version.pk, JobStatus.FAILED, error="reaped")
+            retried = services.dataset_version_retry(
+                version=DatasetVersion.objects.get(pk=version.pk)
+            )
+            assert run(retried).status == "READY"
+        return describe(reader, **kwargs)
+
+    monkeypatch.setattr(ingest_module.formats, "describe", describe_while_reaped_and_retried)
+    with django_capture_on_commit_callbacks(execute=True):
+        late = run(version)
+
+    assert late.status == "READY" and late.attempt == 2
+    assert default_storage.exists(late.file.name)
+    assert default_storage.exists(late.thumbnails) if late.thumbnails else True
+
+
+@pytest.mark.django_db
+def test_deleting_a_failed_version_keeps_the_file_another_version_is_ingesting(tmp_path):
+    from experiments.models import TrainingRun  # noqa: F401 (the reverse relation is loaded)
+
+    path = tmp_path / "blobs.npz"
+    path.write_bytes(npz_bytes(x=np.ones((6, 2), np.float32), y=np.arange(6) % 2))
+    first, _ = services.dataset_version_ingest(
+        dataset_name="blobs", source=services.IngestSource.local_file(path)
+    )
+    services.dataset_version_fail(version_id=first.pk, error="gave up", keep_source=True)
+    second, created = services.dataset_version_ingest(
+        dataset_name="blobs", source=services.IngestSource.local_file(path)
+    )
+    assert created and second.source_spec["staging"] == first.source_spec["staging"]
+
+    services.dataset_version_delete(version=DatasetVersion.objects.get(pk=first.pk))
+
+    assert default_storage.exists(second.source_spec["staging"])
+    assert run(second).status == "READY"
+
+
+@pytest.fixture
+def source_bucket(settings):
+    import uuid
+
+    client, name = services.s3_source_client(), f"hpml-source-{uuid.uuid4().hex[:10]}"
+    client.create_bucket(Bucket=name)
+    settings.INGEST_S3_BUCKETS = [name]
+    yield client, name
+    for item in client.list_objects_v2(Bucket=name).get("Contents", []):
+        client.delete_object(Bucket=name, Key=item["Key"])
+    client.delete_bucket(Bucket=name)
+
+
+@pytest.mark.django_db
+def test_an_s3_url_in_a_listed_bucket_is_fetched_by_the_worker(source_bucket, small_npz):
+    client, bucket = source_bucket
+    client.put_object(Bucket=bucket, Key="exports/blobs.npz", Body=small_npz)
+    source = services.IngestSource.url(f"s3://{bucket}/exports/blobs.npz")
+    version, _ = services.dataset_version_ingest(dataset_name="lake", source=source)
+
+    version = run(version)
+
+    assert version.status == "READY", version.error
+    assert version.size_bytes == len(small_npz) and version.schema["samples"] == 90
+
+
+@pytest.mark.django_db
+def test_s3_urls_outside_the_listed_buckets_are_refused(source_bucket, settings):
+    with pytest.raises(services.DatasetError, match="not open to s3:// ingestion"):
+        services.IngestSource.url("s3://some-other-bucket/x.npz")
+    settings.INGEST_S3_BUCKETS = [settings.AWS_STORAGE_BUCKET_NAME]
+    with pytest.raises(services.DatasetError, match="platform's own storage"):
+        services.IngestSource.url(f"s3://{settings.AWS_STORAGE_BUCKET_NAME}/datasets/x.npz")
+    settings.INGEST_S3_BUCKETS = []
+    with pytest.raises(services.DatasetError, match="s3:// ingestion is off"):
+        services.IngestSource.url("s3://anything/x.npz")
+
+    assert not DatasetVersion.objects.exists()

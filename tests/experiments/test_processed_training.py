@@ -99,3 +99,19 @@ def test_chained_recipes_are_applied_in_order_inside_the_model():
     np.testing.assert_allclose(np.asarray(wrapped(x)), expected, rtol=1e-5)
     back = trainer.invert_transforms(expected.reshape(20, 2, 2), [first, second])
     np.testing.assert_allclose(back, x, rtol=1e-5, atol=1e-5)
+
+
+def test_the_recipe_layers_keep_tiny_and_huge_scales_exact():
+    import keras
+
+    x = np.array([[1.5e-8, 3e20, 5.0]], dtype=np.float32)
+    recipe = {
+        "input_shape": [3],
+        "output_shape": [3],
+        "normalize": {"offset": [1e-8, 2e20, 5.0], "scale": [5e-9, 1e20, 1.0]},
+    }
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Identity()], name="inner")
+
+    wrapped = trainer.with_input_transforms(inner, [recipe])
+
+    np.testing.assert_allclose(np.asarray(wrapped(x)), [[1.0, 1.0, 0.0]], rtol=1e-5, atol=1e-6)
