@@ -15,6 +15,7 @@ from django.db import transaction
 from datasets.selectors import dataset_version_transforms
 from datasets.services import dataset_version_load
 from hpml_portal import mlflow_client
+from hpml_portal.jobs import Heartbeat
 from hpml_portal.storage import StoredObject, delete_quietly, save_content_addressed, sha256_file
 from models_registry.services import Artifact, model_version_register
 
@@ -68,6 +69,13 @@ def training_run_execute(*, run_id: int, worker: str = "") -> TrainingRun | None
     if not training_run_claim(run_id=run_id, worker=worker):
         logger.info("run %s was not claimed: it is not QUEUED", run_id)
         return None
+    # Loading a large dataset, saving and registering the model send no per-batch beats: a
+    # thread keeps the run's heartbeat going through them.
+    with Heartbeat(TrainingRun, run_id, interval=CHECK_INTERVAL_SECONDS * 5):
+        return _execute(run_id)
+
+
+def _execute(run_id: int) -> TrainingRun:
     run = TrainingRun.objects.select_related("experiment__team", "dataset_version__dataset").get(
         pk=run_id
     )
