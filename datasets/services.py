@@ -18,7 +18,7 @@ from accounts.access import Capability
 from accounts.models import Team
 from accounts.selectors import team_default
 from hpml_portal.errors import Conflict, InvalidRequest, PayloadTooLarge
-from hpml_portal.jobs import job_finish, job_send
+from hpml_portal.jobs import job_finish, job_reopen, job_send
 from hpml_portal.storage import (
     ObjectTooLarge,
     delete_quietly,
@@ -388,17 +388,8 @@ def dataset_version_retry(*, version: DatasetVersion, user=None) -> DatasetVersi
     return version
 
 
-def _back_to_pending(version: DatasetVersion) -> int:
-    return DatasetVersion.objects.filter(pk=version.pk, status=DatasetVersion.Status.FAILED).update(
-        status=DatasetVersion.Status.PENDING,
-        error="",
-        sha256="",
-        worker="",
-        bytes_done=0,
-        started_at=None,
-        heartbeat_at=None,
-        finished_at=None,
-    )
+def _back_to_pending(version: DatasetVersion) -> bool:
+    return job_reopen(DatasetVersion, version.pk, sha256="", bytes_done=0)
 
 
 def dataset_version_delete(*, version: DatasetVersion, user=None) -> None:

@@ -5,7 +5,6 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
-from django.utils import timezone
 
 from accounts import access
 from accounts.access import Capability
@@ -13,7 +12,7 @@ from accounts.models import Team
 from accounts.selectors import team_default
 from datasets.models import DatasetVersion
 from hpml_portal.errors import Conflict, InvalidRequest
-from hpml_portal.jobs import job_beat, job_claim, job_finish, job_reaped, job_send
+from hpml_portal.jobs import job_beat, job_claim, job_finish, job_flag, job_reaped, job_send
 from hpml_portal.validation import check_name
 
 from .models import Experiment, TrainingRun
@@ -195,11 +194,14 @@ def training_run_cancel(*, run: TrainingRun, user=None) -> TrainingRun:
     access.require(user, run.experiment.team, Capability.WRITE, "cancel runs")
     if run.is_terminal:
         raise RunEnded(f"run {run.pk} has already ended ({run.status})")
-    runs = TrainingRun.objects.filter(pk=run.pk)
     # Both are conditional UPDATEs, so a worker claiming the run meanwhile cannot be missed.
-    changed = runs.filter(status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
-    ) or runs.filter(status=TrainingRun.Status.RUNNING).update(cancel_requested=True)
+    changed = job_finish(
+        TrainingRun,
+        run.pk,
+        TrainingRun.Status.CANCELLED,
+        only_from=[TrainingRun.WAITING],
+        cancel_requested=True,
+    ) or job_flag(TrainingRun, run.pk, cancel_requested=True)
     run.refresh_from_db()
     if not changed:  # it ended between the caller's read and now
         raise RunEnded(f"run {run.pk} has already ended ({run.status})")

@@ -151,6 +151,28 @@ def job_finish(
     return ended == 1
 
 
+def job_flag(model: type[Job], pk: int, **fields) -> bool:
+    """Set ``fields`` on an ACTIVE job for its worker to see (a cancel request); False when
+    it is not active."""
+    return bool(model.objects.filter(pk=pk, status=model.ACTIVE).update(**fields))
+
+
+def job_reopen(model: type[Job], pk: int, **fields) -> bool:
+    """FAILED -> WAITING, to run a failed job again (and set ``fields``); False when it is no
+    longer FAILED. Its message is the caller's to send, after commit."""
+    return bool(
+        model.objects.filter(pk=pk, status=JobStatus.FAILED).update(
+            status=model.WAITING,
+            error="",
+            worker="",
+            started_at=None,
+            heartbeat_at=None,
+            finished_at=None,
+            **fields,
+        )
+    )
+
+
 def job_send(model: type[Job], pk: int) -> None:
     """Send the job's message and record when; raises when the broker cannot take it."""
     from celery import current_app
