@@ -14,11 +14,13 @@ Arguments are passed to pytest. The exit status is pytest's (5 when no test was 
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,12 +28,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
@@ -44,6 +40,31 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> 
                 return
         time.sleep(0.1)
     raise SystemExit(f"moto_server did not listen on port {port} within {timeout}s")
+
+
+def start_moto(timeout: float = 30) -> tuple[subprocess.Popen, int]:
+    """A moto_server of this run's own, on a port the system picks (port 0): a port chosen
+    here and then handed over could be taken by another run starting at the same moment. The
+    server says which port it got on its error stream."""
+    moto = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    for line in moto.stderr:
+        found = re.search(r"Running on http://127\.0\.0\.1:(\d+)", line)
+        if found:
+            port = int(found.group(1))
+            # Keep reading what it writes, or a full pipe would block the server.
+            threading.Thread(target=moto.stderr.read, daemon=True).start()
+            wait_for_port(port, moto, timeout=max(deadline - time.monotonic(), 1))
+            return moto, port
+        if time.monotonic() > deadline:
+            break
+    moto.kill()
+    raise SystemExit("moto_server did not say which port it listens on")
 
 
 def s3_client(env: dict):
@@ -121,19 +142,7 @@ def real_services(run: str) -> Iterator[dict]:
     moto = None
     try:
         if not env.get("AWS_S3_ENDPOINT_URL"):
-            port = free_port()
-            moto = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "moto_server"),
-                    "-H",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            wait_for_port(port, moto)
+            moto, port = start_moto()
             env.update(
                 AWS_S3_ENDPOINT_URL=f"http://127.0.0.1:{port}",
                 AWS_ACCESS_KEY_ID="testing",

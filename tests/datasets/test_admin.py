@@ -12,7 +12,7 @@ from datasets import services
 from datasets.ingest import dataset_version_execute
 from datasets.models import Dataset, DatasetVersion
 from experiments.models import TrainingRun
-from tests.datasets.sources import FileServer, SqlSource
+from tests.datasets.sources import FileServer
 from tests.factories import DatasetVersionFactory, TrainingRunFactory, member
 from tests.helpers import stored_keys
 
@@ -24,18 +24,6 @@ CHANGELIST = "/admin/datasets/datasetversion/"
 def admin_client(client, admin_user):
     client.force_login(admin_user)
     return client
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """Run what a request leaves for after commit (queueing, removing stored objects)."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture(scope="module")
-def sql_source():
-    with SqlSource() as source:
-        yield source
 
 
 @pytest.fixture

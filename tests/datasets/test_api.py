@@ -21,7 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from datasets.ingest import dataset_version_execute
 from datasets.models import Dataset, DatasetVersion
 from tests.conftest import token_client
-from tests.datasets.sources import FileServer, SqlSource
+from tests.datasets.sources import FileServer
 from tests.factories import (
     DatasetVersionFactory,
     TeamFactory,
@@ -49,26 +49,6 @@ def work(django_capture_on_commit_callbacks):
         return DatasetVersion.objects.get(pk=version_id)
 
     return run
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """Run what a request leaves for after commit (queueing, removing stored objects)."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture(scope="module")
-def sql_source():
-    with SqlSource() as source:
-        yield source
-
-
-@pytest.fixture
-def url_files(settings):
-    """A local file server the worker may fetch from (INGEST_URL_ALLOW_PRIVATE on)."""
-    settings.INGEST_URL_ALLOW_PRIVATE = True
-    with FileServer() as server:
-        yield server
 
 
 def versions_url(dataset) -> str:

@@ -20,7 +20,6 @@ from django.core.management import CommandError, call_command
 from datasets.ingest import dataset_version_execute
 from datasets.models import Dataset, DatasetVersion
 from hpml_portal.management import waiting
-from tests.datasets.sources import FileServer, SqlSource
 from tests.e2e.conftest import alive, worker  # noqa: F401 (fixtures of the real worker)
 from tests.factories import DatasetVersionFactory, TeamFactory, member
 from tests.helpers import broker_unreachable, stored_keys
@@ -58,19 +57,6 @@ def polled(monkeypatch):
             dataset_version_execute(version_id=pk)
 
     monkeypatch.setattr(waiting, "time", SimpleNamespace(monotonic=time.monotonic, sleep=sleep))
-
-
-@pytest.fixture(scope="module")
-def sql_source():
-    with SqlSource() as source:
-        yield source
-
-
-@pytest.fixture
-def url_files(settings):
-    settings.INGEST_URL_ALLOW_PRIVATE = True
-    with FileServer() as server:
-        yield server
 
 
 # --- ingest_dataset ----------------------------------------------------------------------------

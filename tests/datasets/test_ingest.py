@@ -15,7 +15,7 @@ from datasets.formats.writer import npy_header
 from datasets.ingest import IngestInterrupted, dataset_version_execute
 from datasets.models import DatasetVersion
 from tests.conftest import npz_bytes
-from tests.datasets.sources import FileServer, SqlSource
+from tests.datasets.sources import FileServer
 from tests.helpers import stored_keys
 
 
@@ -270,12 +270,6 @@ def test_a_url_over_the_size_limit_fails_while_streaming(settings):
 
     assert version.status == "FAILED" and "larger than the limit" in version.error
     assert stored_keys() == []
-
-
-@pytest.fixture(scope="module")
-def sql_source():
-    with SqlSource() as source:
-        yield source
 
 
 @pytest.mark.django_db
