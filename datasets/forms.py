@@ -5,7 +5,7 @@ from accounts import selectors as team_selectors
 from accounts.access import Capability
 
 from .formats import FORMATS
-from .services import BUILTIN_DATASETS, IngestSource
+from .sourcing import BUILTIN_DATASETS, IngestSource
 
 
 class DatasetSourceForm(forms.Form):

@@ -32,16 +32,9 @@ from hpml_portal.storage import (
 
 from . import formats, recipes
 from .models import DatasetVersion
-from .services import (
-    content_key,
-    dataset_version_fail,
-    forget_staging,
-    object_in_use,
-    s3_source_client,
-    sql_ingest_options,
-    url_policy,
-)
+from .services import content_key, dataset_version_fail, forget_staging, object_in_use
 from .sources import SourceError, TransientSourceError
+from .sourcing import s3_source_client, sql_ingest_options, url_policy
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +108,6 @@ class Claim:
 
 def _transient_errors() -> tuple:
     return (TransientSourceError, BotoCoreError, ClientError, OperationalError, InterfaceError)
-
-
-def _is_lost(claim: "Claim") -> bool:
-    """Whether the heartbeat found the job no longer this worker's (reaped, retried)."""
-    return claim.beat.lost
 
 
 def _is_transient(exc: Exception) -> bool:
@@ -238,8 +226,6 @@ def _describe_and_store(claim: Claim, path: Path, fetched: Fetched):
         made += [stored] if created else []
         thumbs_name, thumbs_created = _store_thumbnails(thumbnails, sha256, name)
         made += [thumbs_name] if thumbs_created else []
-        if _is_lost(claim):
-            raise JobLost
         ended = job_finish(
             DatasetVersion,
             version.pk,
@@ -257,8 +243,6 @@ def _describe_and_store(claim: Claim, path: Path, fetched: Fetched):
             thumbnails=thumbs_name,
             recipe=version.recipe,
         )
-    except JobLost:
-        ended = False
     except IntegrityError:  # another version stored the same content meanwhile
         ended = False
     except BaseException:
@@ -272,10 +256,6 @@ def _describe_and_store(claim: Claim, path: Path, fetched: Fetched):
         return DatasetVersion.objects.get(pk=version.pk)  # reaped, retried or deleted
     _remove_staging(version)
     return DatasetVersion.objects.get(pk=version.pk)
-
-
-class JobLost(Exception):
-    """The job is no longer this worker's."""
 
 
 _storing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpml-store")

@@ -4,7 +4,7 @@ from rest_framework import serializers
 from accounts.api.fields import TeamField
 
 from ..models import Dataset, DatasetVersion
-from ..services import IngestSource
+from ..sourcing import IngestSource
 
 
 class DatasetSerializer(serializers.ModelSerializer):
