@@ -26,5 +26,5 @@ class TrainForm(forms.Form):
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(f"not valid JSON: {exc}") from exc
         if not isinstance(value, dict):
-            raise forms.ValidationError("give an object of name: number")
+            raise forms.ValidationError("give an object of name: value")
         return value

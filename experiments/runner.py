@@ -27,7 +27,7 @@ from .services import (
     training_run_report,
     training_run_set_tracking,
 )
-from .training import trainer
+from .training import evaluation, trainer
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ def _execute(run_id: int) -> TrainingRun:
                     run_id=run.pk, status=TrainingRun.Status.CANCELLED, metrics=metrics
                 )
             tracker.log_metrics(result.test_metrics)
+            metrics |= _evaluate(run, result, x, y, transforms, tracker)
             stored = _store_model(result.model, f"{experiment.team.slug}/{run.model_name}")
             example = trainer.invert_transforms(x[:5], transforms) if transforms else x[:5]
             model_uri = tracker.log_model(result.model, example=example.astype(np.float32))
@@ -148,6 +149,27 @@ def _final_metrics(result: trainer.TrainResult) -> dict:
         "train_seconds": round(result.seconds, 3),
         "split_sizes": result.split_sizes,
     }
+
+
+def _evaluate(run, result, x, y, transforms, tracker) -> dict:
+    """Per-class numbers and the confusion matrix on the test split, and the pictures of them
+    and of the training curves in MLflow. Nothing without a test split."""
+    if len(result.history):
+        tracker.log_png("training_curves.png", evaluation.curves_png(result.history))
+    test = result.test_indices
+    if not len(test):
+        return {}
+    # The network as trained takes processed rows; the registered model (with the recipe's
+    # layers in front) takes raw ones.
+    network = result.model.get_layer(run.architecture) if transforms else result.model
+    probabilities = np.asarray(network.predict(x[test], batch_size=1024, verbose=0))
+    true_index = np.unique(y, return_inverse=True)[1][test]
+    judged = evaluation.evaluate(true_index, probabilities, result.classes)
+    tracker.log_metrics({"test_macro_f1": judged["macro_f1"]})
+    tracker.log_png(
+        "confusion_matrix.png", evaluation.confusion_png(judged["confusion_matrix"], result.classes)
+    )
+    return judged
 
 
 def _store_model(model, folder: str) -> StoredObject:

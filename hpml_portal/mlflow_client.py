@@ -70,6 +70,16 @@ class RunTracker:
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
+    def log_png(self, name: str, data: bytes) -> None:
+        """Store a picture (training curves, a confusion matrix) among the run's artifacts."""
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory(prefix="hpml-artifact-") as folder:
+            path = Path(folder) / name
+            path.write_bytes(data)
+            mlflow.log_artifact(str(path), artifact_path="plots")
+
     def log_model(self, model, *, example) -> str:
         """Log a Keras model in this run; return its model URI (registration comes later)."""
         import keras

@@ -72,6 +72,6 @@ class TrainingRunCreateSerializer(serializers.Serializer):
         default="mlp", help_text=f"one of: {', '.join(sorted(ARCHITECTURES))}"
     )
     hyperparameters = serializers.DictField(
-        required=False, default=dict, help_text="name: number; defaults fill the rest"
+        required=False, default=dict, help_text="name: value; defaults fill the rest"
     )
     model_name = serializers.SlugField(help_text="registered model that gets the new version")

@@ -4,6 +4,7 @@ Pure Keras 3 and NumPy (no Django, no TensorFlow-only calls), so the same code t
 TensorFlow, JAX or PyTorch backend, on a GPU when the backend sees one.
 """
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,12 @@ class TrainResult:
     split_sizes: dict[str, int] = field(default_factory=dict)
     cancelled: bool = False
     seconds: float = 0.0
+    # Early stopping (1-based epochs): the epoch it stopped after, None when training ran
+    # every epoch or was cancelled; the epoch whose weights the model holds, None when off.
+    stopped_epoch: int | None = None
+    best_epoch: int | None = None
+    # Rows of ``x`` in the test split, in the order evaluated (empty when there is none).
+    test_indices: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 def build_model(
@@ -40,7 +47,9 @@ def build_model(
     normalizer.adapt(x_train)
     inputs = keras.Input(shape=input_shape, name="features")
     h = normalizer(inputs)
-    if architecture == "mlp":
+    if architecture == "linear":  # multinomial logistic regression: a baseline
+        h = keras.layers.Flatten()(h)
+    elif architecture == "mlp":
         h = keras.layers.Flatten()(h)
         for i in range(hp["hidden_layers"]):
             h = keras.layers.Dense(hp["hidden_units"], activation="relu", name=f"hidden_{i}")(h)
@@ -57,6 +66,50 @@ def build_model(
         h = keras.layers.Dropout(hp["dropout"], seed=hp["seed"])(h)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(h)
     return keras.Model(inputs, outputs, name=architecture)
+
+
+def learning_rate(
+    hp: dict, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The step size ``hp`` asks for: a number, or a schedule over the optimizer's steps."""
+    if hp["lr_schedule"] == "cosine":
+        total = hp["epochs"] * steps_per_epoch
+        return keras.optimizers.schedules.CosineDecay(hp["learning_rate"], decay_steps=total)
+    if hp["lr_schedule"] == "step":
+        return keras.optimizers.schedules.ExponentialDecay(
+            hp["learning_rate"],
+            decay_steps=hp["lr_decay_epochs"] * steps_per_epoch,
+            decay_rate=hp["lr_decay_rate"],
+            staircase=True,
+        )
+    return hp["learning_rate"]
+
+
+def build_optimizer(hp: dict, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    rate = learning_rate(hp, steps_per_epoch)
+    if hp["optimizer"] == "sgd":
+        return keras.optimizers.SGD(rate, momentum=hp["momentum"])
+    if hp["optimizer"] == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=hp["weight_decay"])
+    if hp["optimizer"] == "adam":
+        return keras.optimizers.Adam(rate)
+    raise ValueError(f"unknown optimizer {hp['optimizer']!r}")
+
+
+def early_stopping(hp: dict, has_validation: bool) -> keras.callbacks.EarlyStopping | None:
+    """Stops when the validation loss has not improved for ``early_stopping_patience`` epochs
+    and leaves the model with its best epoch's weights.
+
+    Without a validation split it watches the training loss instead, so a patience asked for
+    at submit (when the split is not yet known) still bounds the run.
+    """
+    if not hp["early_stopping_patience"]:
+        return None
+    return keras.callbacks.EarlyStopping(
+        monitor="val_loss" if has_validation else "loss",
+        patience=hp["early_stopping_patience"],
+        restore_best_weights=True,
+    )
 
 
 def stratified_split(
@@ -160,7 +213,9 @@ def train(
     """Train ``architecture`` on (x, y); evaluate on a held-out test split.
 
     ``split`` (0 train, 1 validation, 2 test per row), when given, is used instead of a split
-    drawn here. ``input_transforms`` are the processing recipes that made ``x`` from raw rows
+    drawn here. Early stopping, when asked for, watches ``val_loss`` (the training loss when
+    there is no validation split) and restores the best epoch's weights before the test.
+    ``input_transforms`` are the processing recipes that made ``x`` from raw rows
     (oldest first): the returned model applies them itself, so it takes raw rows.
     """
     started = time.monotonic()
@@ -178,19 +233,20 @@ def train(
     x_train, y_train = x[split["train"]], y_index[split["train"]]
     model = build_model(architecture, tuple(x.shape[1:]), len(classes), hp, x_train)
     model.compile(
-        optimizer=keras.optimizers.Adam(hp["learning_rate"]),
+        optimizer=build_optimizer(hp, math.ceil(len(x_train) / hp["batch_size"])),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     hooks = _Hooks(on_epoch, should_stop)
     validation = split["validation"]
+    stopper = early_stopping(hp, has_validation=len(validation) > 0)
     model.fit(
         x_train,
         y_train,
         validation_data=(x[validation], y_index[validation]) if len(validation) else None,
         epochs=hp["epochs"],
         batch_size=hp["batch_size"],
-        callbacks=[hooks],
+        callbacks=[hooks] if stopper is None else [hooks, stopper],
         verbose=0,
     )
     result = TrainResult(
@@ -200,7 +256,11 @@ def train(
         history=hooks.history,
         split_sizes={name: int(len(idx)) for name, idx in split.items()},
         cancelled=hooks.cancelled,
+        test_indices=np.asarray(split["test"], dtype=np.int64),
     )
+    if stopper is not None and not hooks.cancelled:
+        result.best_epoch = stopper.best_epoch + 1
+        result.stopped_epoch = stopper.stopped_epoch + 1 if stopper.stopped_epoch else None
     if not hooks.cancelled and len(split["test"]):
         test = split["test"]
         loss, accuracy = model.evaluate(x[test], y_index[test], verbose=0, batch_size=256)

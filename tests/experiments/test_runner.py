@@ -48,6 +48,15 @@ def test_a_run_trains_tracks_stores_and_registers_a_model(
     assert len(client.get_metric_history(run.mlflow_run_id, "accuracy")) == 3
     assert tracked.data.metrics["test_accuracy"] == pytest.approx(run.metrics["test_accuracy"])
     assert tracked.info.status == "FINISHED"
+    # Judged on the test split: per class, and where the mistakes go.
+    per_class, matrix = run.metrics["per_class"], run.metrics["confusion_matrix"]
+    assert set(per_class) == {"0", "1", "2"} and len(matrix) == 3
+    assert sum(map(sum, matrix)) == run.metrics["split_sizes"]["test"]
+    assert sum(c["support"] for c in per_class.values()) == run.metrics["split_sizes"]["test"]
+    assert version.metrics["confusion_matrix"] == matrix
+    plots = {a.path for a in client.list_artifacts(run.mlflow_run_id, "plots")}
+    assert plots == {"plots/training_curves.png", "plots/confusion_matrix.png"}
+    assert "test_macro_f1" in tracked.data.metrics
     # The MLflow registry gets the version from a task queued once ours is committed.
     assert ("models_registry.tasks.mirror_version", [version.pk]) in queued_tasks("default")
     mlflow_version = model_version_mirror(version_id=version.pk)

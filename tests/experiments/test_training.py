@@ -1,5 +1,6 @@
 """The pure Keras training core: arrays in, a model and metrics out."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -84,6 +85,10 @@ def test_an_mlp_learns_separable_data_and_reports_each_epoch():
     assert result.classes == [0, 1, 2] and result.input_shape == [6]
     probabilities = np.asarray(result.model(x[:5], training=False))
     assert probabilities.shape == (5, 3)
+    # the defaults keep what runs did before these choices existed
+    assert isinstance(result.model.optimizer, keras.optimizers.Adam)
+    assert not isinstance(result.model.optimizer, keras.optimizers.AdamW)
+    assert result.stopped_epoch is None and result.best_epoch is None
 
 
 def test_string_labels_are_kept_as_the_model_classes():
@@ -123,4 +128,229 @@ def test_should_stop_ends_training_at_the_next_batch():
 
     assert result.cancelled and len(calls) == 3
     assert len(result.history) == 1  # Keras still closes the interrupted epoch
+    assert result.test_metrics == {}
+
+
+def as_float(value) -> float:
+    return float(keras.ops.convert_to_numpy(value))
+
+
+def fixed_split(n, *, validation, test):
+    """0 train, 1 validation, 2 test per row: the last rows are held out."""
+    codes = np.zeros(n, dtype=np.int64)
+    codes[n - validation - test : n - test] = 1
+    codes[n - test :] = 2
+    return codes
+
+
+def test_a_linear_baseline_is_logistic_regression_and_beats_chance():
+    x, y = blobs()
+
+    result = trainer.train(
+        x, y, architecture="linear", hyperparameters={"epochs": 10, "learning_rate": 0.1}
+    )
+
+    dense = [layer for layer in result.model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.name for layer in dense] == ["probabilities"]
+    weights = sum(int(np.prod(w.shape)) for w in result.model.trainable_weights)
+    assert weights == 6 * 3 + 3
+    assert result.test_metrics["test_accuracy"] > 0.9  # chance is 1/3
+
+
+def test_a_linear_baseline_takes_image_shaped_features():
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], 20)
+    x = rng.normal(size=(40, 4, 4, 1)).astype(np.float32) + y[:, None, None, None] * 2
+
+    result = trainer.train(x, y, architecture="linear", hyperparameters={"epochs": 2})
+
+    assert result.input_shape == [4, 4, 1] and "test_accuracy" in result.test_metrics
+
+
+@pytest.mark.parametrize(
+    ("given", "optimizer", "setting"),
+    [
+        ({"optimizer": "adam"}, keras.optimizers.Adam, None),
+        ({"optimizer": "sgd", "momentum": 0.5}, keras.optimizers.SGD, ("momentum", 0.5)),
+        (
+            {"optimizer": "adamw", "weight_decay": 0.01},
+            keras.optimizers.AdamW,
+            ("weight_decay", 0.01),
+        ),
+    ],
+)
+def test_each_optimizer_trains(given, optimizer, setting):
+    x, y = blobs()
+
+    result = trainer.train(
+        x, y, architecture="linear", hyperparameters={"epochs": 10, "learning_rate": 0.1, **given}
+    )
+
+    assert type(result.model.optimizer) is optimizer
+    if setting:
+        assert getattr(result.model.optimizer, setting[0]) == pytest.approx(setting[1])
+    assert result.test_metrics["test_accuracy"] > 0.9
+
+
+def test_a_constant_rate_stays_where_it_was_set():
+    x, y = blobs()
+
+    result = trainer.train(
+        x, y, architecture="linear", hyperparameters={"epochs": 2, "learning_rate": 0.02}
+    )
+
+    assert as_float(result.model.optimizer.learning_rate) == pytest.approx(0.02)
+
+
+def test_a_cosine_schedule_decays_to_zero_by_the_last_step():
+    x, y = blobs()  # 84 training rows: 3 steps of 32 per epoch
+    hp = {"epochs": 3, "learning_rate": 0.1, "lr_schedule": "cosine"}
+
+    result = trainer.train(x, y, architecture="linear", hyperparameters=hp)
+
+    optimizer = result.model.optimizer
+    assert int(optimizer.iterations) == 9
+    assert as_float(optimizer.learning_rate) == pytest.approx(0.0, abs=1e-7)
+    schedule = trainer.learning_rate(resolve_hyperparameters("linear", hp), steps_per_epoch=3)
+    assert as_float(schedule(0)) == pytest.approx(0.1)
+    assert 0 < as_float(schedule(4)) < 0.1
+
+
+def test_a_step_schedule_drops_the_rate_every_lr_decay_epochs():
+    hp = resolve_hyperparameters(
+        "mlp", {"epochs": 5, "learning_rate": 0.1, "lr_schedule": "step", "lr_decay_epochs": 2}
+    )
+
+    schedule = trainer.learning_rate(hp, steps_per_epoch=10)
+
+    rates = [as_float(schedule(step)) for step in (0, 19, 20, 39, 40)]
+    assert rates == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001])
+
+
+def test_a_step_schedule_is_what_the_trained_optimizer_followed():
+    x, y = blobs()
+    hp = {"epochs": 3, "learning_rate": 0.1, "lr_schedule": "step", "lr_decay_epochs": 1}
+    hp["lr_decay_rate"] = 0.5
+
+    result = trainer.train(x, y, architecture="linear", hyperparameters=hp)
+
+    assert as_float(result.model.optimizer.learning_rate) == pytest.approx(0.1 * 0.5**3)
+
+
+def test_a_model_trained_on_a_schedule_reloads_in_safe_mode(tmp_path):
+    x, y = blobs()
+    hp = {"epochs": 1, "optimizer": "adamw", "lr_schedule": "cosine"}
+    result = trainer.train(x, y, architecture="linear", hyperparameters=hp)
+
+    result.model.save(tmp_path / "model.keras")
+    again = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(again(x[:3])),
+        keras.ops.convert_to_numpy(result.model(x[:3])),
+        rtol=1e-5,
+    )
+
+
+def noise(n=160, features=6, seed=0):
+    """Labels unrelated to the features: whatever a wide network learns, it overfits, so
+    the validation loss soon stops improving."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, features)).astype(np.float32), rng.integers(0, 2, size=n)
+
+
+def test_early_stopping_stops_once_val_loss_stops_improving_and_keeps_the_best_weights():
+    x, y = noise()
+    split = fixed_split(len(x), validation=40, test=20)
+    seen = []
+    hp = {"epochs": 40, "learning_rate": 0.05, "hidden_units": 64, "dropout": 0}
+    hp.update(batch_size=16, early_stopping_patience=2)
+
+    result = trainer.train(
+        x,
+        y,
+        architecture="mlp",
+        hyperparameters=hp,
+        split=split,
+        on_epoch=lambda epoch, metrics: seen.append(epoch),
+    )
+
+    val_losses = [row["val_loss"] for row in result.history]
+    assert result.stopped_epoch is not None and result.stopped_epoch < 40
+    assert seen == list(range(1, result.stopped_epoch + 1)) and len(val_losses) == len(seen)
+    assert result.best_epoch == int(np.argmin(val_losses)) + 1
+    assert result.stopped_epoch == result.best_epoch + 2
+    validation = split == 1
+    loss, _ = result.model.evaluate(x[validation], y[validation], batch_size=16, verbose=0)
+    assert loss == pytest.approx(min(val_losses), rel=1e-4)
+    assert loss < val_losses[-1]
+
+
+def test_early_stopping_that_never_triggers_still_reports_the_best_epoch():
+    x, y = blobs()
+
+    result = trainer.train(
+        x,
+        y,
+        architecture="linear",
+        hyperparameters={"epochs": 3, "learning_rate": 0.01, "early_stopping_patience": 100},
+    )
+
+    assert result.stopped_epoch is None and len(result.history) == 3
+    assert result.best_epoch in (1, 2, 3)
+
+
+@pytest.mark.filterwarnings("error:Early stopping conditioned:UserWarning")
+def test_without_a_validation_split_early_stopping_watches_the_training_loss():
+    x, y = blobs()
+    hp = {"epochs": 3, "validation_fraction": 0, "early_stopping_patience": 1}
+
+    result = trainer.train(x, y, architecture="linear", hyperparameters=hp)
+
+    assert result.split_sizes["validation"] == 0 and result.best_epoch is not None
+    losses = [row["loss"] for row in result.history]
+    assert result.best_epoch == int(np.argmin(losses)) + 1
+    assert "val_loss" not in result.history[0]
+
+
+def test_cancelling_with_early_stopping_on_reports_no_early_stop():
+    x, y = blobs()
+    calls = []
+
+    def stop_after_two_batches():
+        calls.append(1)
+        return len(calls) >= 2
+
+    result = trainer.train(
+        x,
+        y,
+        architecture="linear",
+        hyperparameters={"epochs": 30, "batch_size": 4, "early_stopping_patience": 1},
+        should_stop=stop_after_two_batches,
+    )
+
+    assert result.cancelled and len(calls) == 2 and result.test_metrics == {}
+    assert result.stopped_epoch is None and result.best_epoch is None
+
+
+def test_test_indices_are_the_rows_of_the_test_split():
+    x, y = blobs()
+
+    drawn = trainer.train(x, y, architecture="linear", hyperparameters={"epochs": 1})
+    split = fixed_split(len(x), validation=20, test=15)
+    given = trainer.train(x, y, architecture="linear", hyperparameters={"epochs": 1}, split=split)
+
+    assert len(drawn.test_indices) == drawn.split_sizes["test"] == 18
+    assert len(set(drawn.test_indices.tolist())) == 18 and drawn.test_indices.max() < len(x)
+    assert given.test_indices.tolist() == np.flatnonzero(split == 2).tolist()
+    assert given.split_sizes["test"] == 15
+
+
+def test_test_indices_are_empty_when_there_is_no_test_split():
+    x, y = blobs()
+    split = fixed_split(len(x), validation=20, test=0)
+
+    result = trainer.train(x, y, architecture="linear", hyperparameters={"epochs": 1}, split=split)
+
+    assert result.test_indices.shape == (0,) and result.test_indices.dtype.kind == "i"
     assert result.test_metrics == {}
