@@ -3,6 +3,7 @@
 
 PYTHON ?= python3
 VENV ?= .venv
+JAX_VENV ?= .venv-jax
 BIN := $(VENV)/bin
 PORT ?= 5000
 MLFLOW_PORT ?= 5001
@@ -10,12 +11,13 @@ ARGS ?=
 
 export PORT MLFLOW_PORT
 
-.PHONY: help install demo stop test lint check migrate
+.PHONY: help install demo stop test test-jax lint check migrate
 
 help:
 	@echo "make demo    install, start the portal, a worker and the MLflow UI, run the whole loop"
 	@echo "make stop    stop what make demo started"
 	@echo "make test    run the tests (ARGS='-k name' to pick some)"
+	@echo "make test-jax  run the training core's tests on the JAX backend, without Django"
 	@echo "make lint    ruff"
 
 $(BIN)/python:
@@ -37,6 +39,21 @@ stop:
 
 test: install
 	$(BIN)/python scripts/run_tests.py $(ARGS)
+
+# The training core must stay plain Keras: its tests also run on the JAX backend, in a small
+# virtualenv of their own with no Django, TensorFlow or services (and without tests/conftest.py).
+# The pyproject's warning filters name modules not installed there: they are replaced, and the
+# warning about its DJANGO_SETTINGS_MODULE option (no pytest-django there) is silenced.
+$(JAX_VENV)/.installed: requirements-jax.txt requirements.lock
+	rm -rf $(JAX_VENV)
+	$(PYTHON) -m venv $(JAX_VENV)
+	$(JAX_VENV)/bin/python -m pip install --quiet -r requirements-jax.txt -c requirements.lock
+	touch $@
+
+test-jax: $(JAX_VENV)/.installed
+	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest tests/experiments/test_training.py \
+		-p no:cacheprovider --noconftest -o filterwarnings=ignore::DeprecationWarning \
+		-W ignore::pytest.PytestConfigWarning $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

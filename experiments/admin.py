@@ -71,6 +71,11 @@ class TrainingRunAdmin(TeamScopedAdmin):
         "status",
         "progress",
         "current_epoch",
+        "within_epoch",
+        "backend",
+        "devices",
+        "distribution",
+        "retry_of",
         "cancel_requested",
         "heartbeat_at",
         "worker",
@@ -83,7 +88,7 @@ class TrainingRunAdmin(TeamScopedAdmin):
         "started_at",
         "finished_at",
     ]
-    actions = ["cancel_runs"]
+    actions = ["cancel_runs", "retry_runs"]
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
@@ -99,6 +104,14 @@ class TrainingRunAdmin(TeamScopedAdmin):
             epochs,
         )
 
+    @admin.display(description="this epoch")
+    def within_epoch(self, obj):
+        if obj.status != TrainingRun.Status.RUNNING or not obj.batches_per_epoch:
+            return "-"
+        pace = f", {obj.samples_per_second:,.0f} samples/s" if obj.samples_per_second else ""
+        left = f", about {_duration(obj.eta_seconds)} left" if obj.eta_seconds is not None else ""
+        return f"batch {obj.batches_done} of {obj.batches_per_epoch}{pace}{left}"
+
     @admin.display(description="test accuracy")
     def test_accuracy(self, obj):
         value = obj.metrics.get("test_accuracy")
@@ -110,6 +123,18 @@ class TrainingRunAdmin(TeamScopedAdmin):
 
     def has_cancel_permission(self, request):
         return access.can_anywhere(request.user, Capability.WRITE)
+
+    @admin.action(description="Retry the selected FAILED or CANCELLED runs", permissions=["cancel"])
+    def retry_runs(self, request, queryset):
+        retried = []
+        for run in queryset.select_related("experiment__team", "dataset_version__dataset"):
+            try:
+                retried.append(services.training_run_retry(run=run, user=request.user))
+            except ServiceError as exc:
+                self.message_user(request, f"Run {run.pk}: {exc}", messages.ERROR)
+        if retried:
+            made = ", ".join(f"{new.pk} (retrying {new.retry_of_id})" for new in retried)
+            self.message_user(request, f"Queued run(s) {made}.")
 
     @admin.action(description="Cancel the selected runs", permissions=["cancel"])
     def cancel_runs(self, request, queryset):
@@ -180,3 +205,12 @@ class DatasetVersionTrainingAdmin(DatasetVersionAdmin):
 
 admin.site.unregister(DatasetVersion)
 admin.site.register(DatasetVersion, DatasetVersionTrainingAdmin)
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"

@@ -38,6 +38,18 @@ class TrainingRun(Job):
     status = status_field(STATUSES, JobStatus.QUEUED)
     progress = models.FloatField(default=0.0, help_text="0 to 1")
     current_epoch = models.PositiveIntegerField(default=0)
+    # Within the epoch under way, written at most about once a second.
+    batches_done = models.PositiveIntegerField(default=0, help_text="in the current epoch")
+    batches_per_epoch = models.PositiveIntegerField(default=0)
+    samples_per_second = models.FloatField(null=True, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True, help_text="until training ends")
+    # Where it trained.
+    backend = models.CharField(max_length=32, blank=True, help_text="Keras backend")
+    devices = models.JSONField(default=list, blank=True)
+    distribution = models.CharField(max_length=64, blank=True)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
     cancel_requested = models.BooleanField(default=False)
     mlflow_run_id = models.CharField(max_length=64, blank=True)
     metrics = models.JSONField(default=dict, blank=True)

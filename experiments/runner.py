@@ -25,6 +25,7 @@ from .services import (
     training_run_fail,
     training_run_finish,
     training_run_report,
+    training_run_set_devices,
     training_run_set_tracking,
 )
 from .training import evaluation, trainer
@@ -43,12 +44,45 @@ class _Progress:
         self.total_epochs = int(run.hyperparameters["epochs"])
         self.history: list[dict] = []
         self.stop, self.last_check = False, time.monotonic()
+        # The latest batch (epoch, batch, batches per epoch, batch size), and since when.
+        self.position: tuple[int, int, int, int] | None = None
+        self.first_batch_at: float | None = None
+        self.batches_seen = 0
+
+    def batch(self, epoch: int, batch: int, per_epoch: int, batch_size: int) -> None:
+        """Where training is within the epoch; written with the next heartbeat."""
+        if self.first_batch_at is None:
+            self.first_batch_at = time.monotonic()
+        self.position = (epoch, batch, per_epoch, batch_size)
+        self.batches_seen += 1
+
+    def within_epoch(self) -> dict:
+        """Batches done, samples per second and the time left, from the pace so far."""
+        if self.position is None or self.first_batch_at is None:
+            return {}
+        epoch, batch, per_epoch, batch_size = self.position
+        elapsed = time.monotonic() - self.first_batch_at
+        done, total = (epoch - 1) * per_epoch + batch, self.total_epochs * per_epoch
+        fields = {
+            "batches_done": batch,
+            "batches_per_epoch": per_epoch,
+            "progress": min(done / total, 1.0) if total else 0.0,
+        }
+        if elapsed > 0 and self.batches_seen > 1:
+            pace = self.batches_seen / elapsed  # batches a second, validation included
+            fields["samples_per_second"] = round(pace * batch_size, 1)
+            fields["eta_seconds"] = round(max(total - done, 0) / pace, 1)
+        return fields
 
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         self.history.append({"epoch": epoch, **metrics})
         self.tracker.log_metrics(metrics, step=epoch)
         self.stop = training_run_report(
-            run_id=self.run_id, epoch=epoch, total_epochs=self.total_epochs, history=self.history
+            run_id=self.run_id,
+            epoch=epoch,
+            total_epochs=self.total_epochs,
+            history=self.history,
+            **self.within_epoch(),
         )
         self.last_check = time.monotonic()
 
@@ -56,7 +90,7 @@ class _Progress:
         now = time.monotonic()
         if now - self.last_check >= CHECK_INTERVAL_SECONDS:
             self.last_check = now
-            self.stop = training_run_report(run_id=self.run_id)
+            self.stop = training_run_report(run_id=self.run_id, **self.within_epoch())
         return self.stop
 
 
@@ -113,11 +147,18 @@ def _execute(run_id: int) -> TrainingRun:
                 architecture=run.architecture,
                 hyperparameters=run.hyperparameters,
                 on_epoch=progress.epoch,
+                on_batch=progress.batch,
                 should_stop=progress.should_stop,
                 split=data.split,
                 input_transforms=transforms,
             )
             metrics = _final_metrics(result)
+            training_run_set_devices(
+                run_id=run.pk,
+                backend=result.backend,
+                devices=result.devices,
+                distribution=result.distribution,
+            )
             if result.cancelled:
                 mlflow_client.end_run("CANCELLED")
                 return training_run_finish(

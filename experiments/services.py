@@ -35,6 +35,12 @@ class RunEnded(TrainingError, Conflict):
     http_status = 409
 
 
+class RunNotRetryable(TrainingError, Conflict):
+    """Only runs that failed or were cancelled are run again (HTTP 409)."""
+
+    http_status = 409
+
+
 class RunLimitReached(Conflict):
     """The team has as many queued and running runs as TEAM_MAX_ACTIVE_RUNS allows (409)."""
 
@@ -76,6 +82,7 @@ def training_run_create(
     hyperparameters: dict | None = None,
     team: Team | None = None,
     user=None,
+    retry_of: TrainingRun | None = None,
 ) -> TrainingRun:
     """Check the request, create a QUEUED run and queue it for a training worker after commit.
 
@@ -118,9 +125,30 @@ def training_run_create(
             hyperparameters=resolved,
             model_name=model_name,
             created_by=user,
+            retry_of=retry_of,
         )
         transaction.on_commit(lambda: _enqueue(run))
     return run
+
+
+def training_run_retry(*, run: TrainingRun, user=None) -> TrainingRun:
+    """A new QUEUED run with the inputs of a FAILED or CANCELLED one, linked to it. The same
+    checks as any new run apply (the dataset version must still be READY, the team's limit)."""
+    access.require(user, run.experiment.team, Capability.WRITE, "retry runs")
+    if run.status not in (TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED):
+        raise RunNotRetryable(
+            f"run {run.pk} is {run.status}: only FAILED or CANCELLED runs are retried"
+        )
+    return training_run_create(
+        experiment_name=run.experiment.name,
+        dataset_version=run.dataset_version,
+        model_name=run.model_name,
+        architecture=run.architecture,
+        hyperparameters=run.hyperparameters,
+        team=run.experiment.team,
+        user=user,
+        retry_of=run,
+    )
 
 
 def _check_run_limit(team: Team) -> None:
@@ -155,14 +183,20 @@ def training_run_claim(*, run_id: int, worker: str = "") -> bool:
 
 
 def training_run_report(
-    *, run_id: int, epoch: int | None = None, total_epochs: int = 0, history: list | None = None
+    *,
+    run_id: int,
+    epoch: int | None = None,
+    total_epochs: int = 0,
+    history: list | None = None,
+    **within_epoch,
 ) -> bool:
-    """Record a heartbeat (and the epoch reached) of a RUNNING run.
+    """Record a heartbeat (and the epoch reached, or ``within_epoch`` progress: progress,
+    batches_done, batches_per_epoch, samples_per_second, eta_seconds) of a RUNNING run.
 
     Returns True when the run should stop: cancellation was asked for, or it is no longer
     RUNNING (the reaper closed it).
     """
-    fields: dict = {}
+    fields: dict = dict(within_epoch)
     if epoch is not None:
         fields["current_epoch"] = epoch
         fields["progress"] = min(epoch / total_epochs, 1.0) if total_epochs else 0.0
@@ -206,6 +240,15 @@ def training_run_cancel(*, run: TrainingRun, user=None) -> TrainingRun:
     if not changed:  # it ended between the caller's read and now
         raise RunEnded(f"run {run.pk} has already ended ({run.status})")
     return run
+
+
+def training_run_set_devices(
+    *, run_id: int, backend: str, devices: list[str], distribution: str
+) -> None:
+    """Record what a run trained on: the Keras backend, its devices and how it spread."""
+    TrainingRun.objects.filter(pk=run_id).update(
+        backend=backend[:32], devices=devices, distribution=distribution[:64]
+    )
 
 
 def training_run_set_tracking(*, run: TrainingRun, mlflow_run_id: str, experiment_id: str) -> None:

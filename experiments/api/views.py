@@ -97,3 +97,14 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamS
         return Response(
             TrainingRunSerializer(selectors.training_run_list(user=None).get(pk=run.pk)).data
         )
+
+    @extend_schema(request=None, responses={202: TrainingRunSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Queue a new run with the inputs of a FAILED or CANCELLED one (409 otherwise); the
+        new run's ``retry_of`` names the first."""
+        run = services.training_run_retry(run=self.get_object(), user=request.user)
+        return Response(
+            TrainingRunSerializer(selectors.training_run_list(user=None).get(pk=run.pk)).data,
+            status=status.HTTP_202_ACCEPTED,
+        )

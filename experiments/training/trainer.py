@@ -1,9 +1,11 @@
 """Train and evaluate a classifier: arrays in, a Keras model and metrics out.
 
 Pure Keras 3 and NumPy (no Django, no TensorFlow-only calls), so the same code trains on the
-TensorFlow, JAX or PyTorch backend, on a GPU when the backend sees one.
+TensorFlow, JAX or PyTorch backend, on a GPU when the backend sees one, data-parallel over
+several GPUs on JAX and TensorFlow.
 """
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -16,6 +18,8 @@ from .hyperparameters import check_input_shape, resolve_hyperparameters
 
 EpochHook = Callable[[int, dict[str, float]], None]
 StopHook = Callable[[], bool]
+# on_batch(epoch, batch, batches_per_epoch, batch_size), epoch and batch counted from 1.
+BatchHook = Callable[[int, int, int, int], None]
 
 
 @dataclass
@@ -34,6 +38,11 @@ class TrainResult:
     best_epoch: int | None = None
     # Rows of ``x`` in the test split, in the order evaluated (empty when there is none).
     test_indices: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    # Where it trained: the Keras backend, the devices ("gpu:0", "cpu:0", ...) and how the
+    # batches were spread over them ("single", "DataParallel(2)", "MirroredStrategy(2)").
+    backend: str = ""
+    devices: list[str] = field(default_factory=list)
+    distribution: str = "single"
 
 
 def build_model(
@@ -178,25 +187,128 @@ def invert_transforms(x: np.ndarray, transforms: list[dict]) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def visible_devices() -> list[str]:
+    """The devices the backend trains on, as "gpu:0", "cpu:0", ...: its accelerators when it
+    sees any, else its CPU."""
+    if keras.backend.backend() == "torch":
+        # Keras has no distribution library for torch; the backend has imported torch already.
+        import torch
+
+        if torch.cuda.is_available():
+            return [f"gpu:{i}" for i in range(torch.cuda.device_count())]
+        return ["mps:0"] if torch.backends.mps.is_available() else ["cpu:0"]
+    try:
+        return list(keras.distribution.list_devices()) or ["cpu:0"]
+    except AttributeError:  # a backend without a distribution library (numpy, openvino)
+        return ["cpu:0"]
+
+
+def choose_distribution(backend: str, devices: list[str], *, batch_size: int) -> str:
+    """How training spreads over ``devices``: "single" (the first device), or data-parallel
+    over every accelerator when there are two or more.
+
+    Both strategies split each batch evenly over the devices (Keras 3 fails on uneven
+    shares), so they need a batch size the devices divide. The torch backend stays on one
+    GPU: Keras's ``fit`` has no in-process data parallelism for torch (that takes one process
+    per GPU under torchrun and DistributedDataParallel, outside ``fit``).
+    """
+    n = sum(not d.startswith("cpu") for d in devices)
+    if n < 2 or batch_size % n:
+        return "single"
+    return {"jax": f"DataParallel({n})", "tensorflow": f"MirroredStrategy({n})"}.get(
+        backend, "single"
+    )
+
+
+def placement(batch_size: int) -> tuple[str, list[str], str]:
+    """The Keras backend, the devices a run trains on and how it spreads over them."""
+    backend, visible = keras.backend.backend(), visible_devices()
+    distribution = choose_distribution(backend, visible, batch_size=batch_size)
+    return backend, (visible if distribution != "single" else visible[:1]), distribution
+
+
+def _even(split: dict[str, np.ndarray], replicas: int) -> dict[str, np.ndarray]:
+    """Each split less its last few rows (fewer than ``replicas``): a data-parallel step
+    splits its batch evenly over the replicas, the last batch too."""
+    return {name: rows[: len(rows) - len(rows) % replicas] for name, rows in split.items()}
+
+
+@contextlib.contextmanager
+def _spread(distribution: str, devices: list[str]):
+    """The scope in which the model is built, compiled and fitted: the data-parallel
+    strategy that ``distribution`` names over ``devices``, reset on the way out."""
+    if distribution.startswith("DataParallel"):
+        with keras.distribution.DataParallel(devices=devices).scope():
+            yield
+    elif distribution.startswith("MirroredStrategy"):
+        import tensorflow as tf  # only on this branch: the trainer imports without TensorFlow
+
+        with tf.distribute.MirroredStrategy([d.upper() for d in devices]).scope():
+            yield
+    else:
+        yield
+
+
 class _Hooks(keras.callbacks.Callback):
-    """Reports each epoch and stops at the next batch boundary when asked to."""
+    """Records and reports each epoch."""
 
-    def __init__(self, on_epoch: EpochHook | None, should_stop: StopHook | None):
+    def __init__(self, on_epoch: EpochHook | None):
         super().__init__()
-        self.on_epoch, self.should_stop = on_epoch, should_stop
+        self.on_epoch = on_epoch
         self.history: list[dict[str, float]] = []
-        self.cancelled = False
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.should_stop is not None and self.should_stop():
-            self.cancelled = True
-            self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = {k: float(v) for k, v in (logs or {}).items()}
         self.history.append({"epoch": epoch + 1, **metrics})
         if self.on_epoch is not None:
             self.on_epoch(epoch + 1, metrics)
+
+
+class _BatchHooks(keras.callbacks.Callback):
+    """Reports each training batch and stops at the next batch boundary when asked to.
+
+    Added only when there is a hook to call: a callback with a batch method makes Keras turn
+    every batch's metrics into Python numbers, which waits for the device at each step.
+    """
+
+    def __init__(self, on_batch: BatchHook | None, should_stop: StopHook | None, batch_size):
+        super().__init__()
+        self.on_batch, self.should_stop, self.batch_size = on_batch, should_stop, batch_size
+        self.epoch = 0
+        self.cancelled = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.on_batch is not None:
+            self.on_batch(self.epoch, batch + 1, self.params["steps"], self.batch_size)
+        if self.should_stop is not None and self.should_stop():
+            self.cancelled = True
+            self.model.stop_training = True
+
+
+def _fit(x, y_index, split, *, architecture, hp, num_classes, callbacks):
+    """Build, compile and fit; returns the model and the early-stopping callback (or None)."""
+    x_train, y_train = x[split["train"]], y_index[split["train"]]
+    validation = split["validation"]
+    model = build_model(architecture, tuple(x.shape[1:]), num_classes, hp, x_train)
+    model.compile(
+        optimizer=build_optimizer(hp, math.ceil(len(x_train) / hp["batch_size"])),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    stopper = early_stopping(hp, has_validation=len(validation) > 0)
+    model.fit(
+        x_train,
+        y_train,
+        validation_data=(x[validation], y_index[validation]) if len(validation) else None,
+        epochs=hp["epochs"],
+        batch_size=hp["batch_size"],
+        callbacks=callbacks if stopper is None else [*callbacks, stopper],
+        verbose=0,
+    )
+    return model, stopper
 
 
 def train(
@@ -207,6 +319,7 @@ def train(
     hyperparameters: dict | None = None,
     on_epoch: EpochHook | None = None,
     should_stop: StopHook | None = None,
+    on_batch: BatchHook | None = None,
     split: np.ndarray | None = None,
     input_transforms: list[dict] | None = None,
 ) -> TrainResult:
@@ -217,6 +330,10 @@ def train(
     there is no validation split) and restores the best epoch's weights before the test.
     ``input_transforms`` are the processing recipes that made ``x`` from raw rows
     (oldest first): the returned model applies them itself, so it takes raw rows.
+    ``on_batch(epoch, batch, batches_per_epoch, batch_size)`` is called after every training
+    batch (epoch and batch from 1); ``should_stop`` is asked after every batch too.
+    With two or more GPUs, JAX and TensorFlow train data-parallel over all of them, which
+    drops the last few rows (fewer than one per GPU) of each split.
     """
     started = time.monotonic()
     hp = resolve_hyperparameters(architecture, hyperparameters)
@@ -229,41 +346,43 @@ def train(
         split = stratified_split(
             y_index, validation=hp["validation_fraction"], test=hp["test_fraction"], seed=hp["seed"]
         )
+    backend, devices, distribution = placement(hp["batch_size"])
+    split = _even(split, len(devices))
     x = x.astype("float32", copy=False)
-    x_train, y_train = x[split["train"]], y_index[split["train"]]
-    model = build_model(architecture, tuple(x.shape[1:]), len(classes), hp, x_train)
-    model.compile(
-        optimizer=build_optimizer(hp, math.ceil(len(x_train) / hp["batch_size"])),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    hooks = _Hooks(on_epoch, should_stop)
-    validation = split["validation"]
-    stopper = early_stopping(hp, has_validation=len(validation) > 0)
-    model.fit(
-        x_train,
-        y_train,
-        validation_data=(x[validation], y_index[validation]) if len(validation) else None,
-        epochs=hp["epochs"],
-        batch_size=hp["batch_size"],
-        callbacks=[hooks] if stopper is None else [hooks, stopper],
-        verbose=0,
-    )
+    hooks = _Hooks(on_epoch)
+    batch_hooks = None
+    if on_batch is not None or should_stop is not None:
+        batch_hooks = _BatchHooks(on_batch, should_stop, hp["batch_size"])
+    with _spread(distribution, devices):
+        model, stopper = _fit(
+            x,
+            y_index,
+            split,
+            architecture=architecture,
+            hp=hp,
+            num_classes=len(classes),
+            callbacks=[hooks] if batch_hooks is None else [hooks, batch_hooks],
+        )
+    cancelled = batch_hooks is not None and batch_hooks.cancelled
     result = TrainResult(
         model=with_input_transforms(model, input_transforms) if input_transforms else model,
         classes=[c.item() for c in classes],
         input_shape=[int(d) for d in (raw_input_shape(input_transforms) or x.shape[1:])],
         history=hooks.history,
         split_sizes={name: int(len(idx)) for name, idx in split.items()},
-        cancelled=hooks.cancelled,
+        cancelled=cancelled,
         test_indices=np.asarray(split["test"], dtype=np.int64),
+        backend=backend,
+        devices=devices,
+        distribution=distribution,
     )
-    if stopper is not None and not hooks.cancelled:
+    if stopper is not None and not cancelled:
         result.best_epoch = stopper.best_epoch + 1
         result.stopped_epoch = stopper.stopped_epoch + 1 if stopper.stopped_epoch else None
-    if not hooks.cancelled and len(split["test"]):
+    if not cancelled and len(split["test"]):
         test = split["test"]
-        loss, accuracy = model.evaluate(x[test], y_index[test], verbose=0, batch_size=256)
+        batch_size = 256 - 256 % len(devices)
+        loss, accuracy = model.evaluate(x[test], y_index[test], verbose=0, batch_size=batch_size)
         result.test_metrics = {"test_loss": float(loss), "test_accuracy": float(accuracy)}
     result.seconds = time.monotonic() - started
     return result

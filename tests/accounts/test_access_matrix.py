@@ -193,6 +193,8 @@ API_ROWS = [
     Row("trainingrun-list", "GET", lambda w: "/api/v1/runs/", LIST),
     Row("trainingrun-detail", "GET", lambda w: f"/api/v1/runs/{w.a.run.pk}/", READ_A),
     Row("trainingrun-cancel", "POST", lambda w: f"/api/v1/runs/{w.a.run.pk}/cancel/", write_a(200)),
+    # Queued, not failed: writers learn it cannot be retried.
+    Row("trainingrun-retry", "POST", lambda w: f"/api/v1/runs/{w.a.run.pk}/retry/", write_a(409)),
     Row("registeredmodel-list", "GET", lambda w: "/api/v1/models/", LIST),
     Row("registeredmodel-detail", "GET", lambda w: model_url(w), READ_A),
     Row("model-versions-list", "GET", lambda w: model_url(w, "versions/"), READ_A),

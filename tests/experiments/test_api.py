@@ -102,3 +102,31 @@ def test_a_run_that_cannot_be_queued_is_503_and_ends_failed(api_client, experime
 
     assert answer.status_code == 503 and "could not queue the run" in answer.json()["detail"]
     assert TrainingRun.objects.get().status == "FAILED"
+
+
+@pytest.mark.django_db
+def test_a_cancelled_run_is_retried_as_a_new_run_with_the_same_inputs(
+    api_client, experiment, ready_version
+):
+    first = submit(
+        api_client,
+        experiment,
+        dataset_version=ready_version.pk,
+        model_name="m",
+        hyperparameters={"epochs": 3, "optimizer": "sgd"},
+    ).json()
+    refused = api_client.post(f"/api/v1/runs/{first['id']}/retry/")
+    api_client.post(f"/api/v1/runs/{first['id']}/cancel/")
+
+    answer = api_client.post(f"/api/v1/runs/{first['id']}/retry/")
+
+    assert refused.status_code == 409 and "only FAILED or CANCELLED" in refused.json()["detail"]
+    assert answer.status_code == 202, answer.content
+    again = answer.json()
+    assert again["id"] != first["id"] and again["retry_of"] == first["id"]
+    assert again["status"] == "QUEUED" and again["hyperparameters"] == first["hyperparameters"]
+    assert (again["dataset_version"], again["model_name"]) == (ready_version.pk, "m")
+    succeeded = TrainingRun.objects.filter(pk=first["id"])
+    succeeded.update(status="SUCCEEDED")
+    assert api_client.post(f"/api/v1/runs/{first['id']}/retry/").status_code == 409
+    assert TrainingRun.objects.count() == 2

@@ -105,3 +105,18 @@ def test_train_exits_with_the_reason_when_the_run_cannot_be_queued(ready_version
         run("train", "--dataset", "blobs", "--experiment", "e", "--model-name", "m")
 
     assert TrainingRun.objects.get().status == "FAILED"
+
+
+def test_the_live_progress_line_says_epoch_batch_pace_and_time_left():
+    from experiments.management.commands.train import progress_line
+
+    run = TrainingRun(
+        hyperparameters={"epochs": 20},
+        current_epoch=2,
+        batches_done=17,
+        batches_per_epoch=45,
+        samples_per_second=5321.4,
+        eta_seconds=125.0,
+    )
+
+    assert progress_line(run) == "epoch 3/20  batch 17/45  5,321 samples/s  ETA 2:05"

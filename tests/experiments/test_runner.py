@@ -1,6 +1,8 @@
 """A training run executed in this process, as a training worker would: real Keras, real
 storage, real MLflow."""
 
+from types import SimpleNamespace
+
 import mlflow
 import pytest
 from django.conf import settings
@@ -34,6 +36,9 @@ def test_a_run_trains_tracks_stores_and_registers_a_model(
 
     assert run.status == "SUCCEEDED", run.error
     assert run.progress == 1.0 and run.current_epoch == 3 and len(run.history) == 3
+    train_rows = run.metrics["split_sizes"]["train"]
+    assert run.batches_per_epoch == -(-train_rows // 16)  # batches of 16, the last one short
+    assert run.backend == "tensorflow" and run.devices and run.distribution == "single"
     assert run.metrics["test_accuracy"] > 0.8
     version = run.model_version
     assert (version.model.name, version.version) == ("blobs-model", 1)
@@ -121,3 +126,24 @@ def test_a_run_whose_data_went_missing_fails_with_the_error(queued_run):
     assert run.status == "FAILED" and run.error
     assert run.finished_at is not None
     assert not TrainingRun.objects.filter(model_version__isnull=False).exists()
+
+
+def test_progress_within_an_epoch_counts_batches_and_paces_the_rest(monkeypatch):
+    from experiments import runner
+
+    clock = iter([0.0, 100.0, 102.0])  # made, first batch ends, asked
+    monkeypatch.setattr(runner, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    run = TrainingRun(pk=1, hyperparameters={"epochs": 2})
+    progress = runner._Progress(run, tracker=None)
+
+    progress.batch(1, 1, 10, 32)  # the first batch ends at t=100
+    progress.batch(1, 2, 10, 32)
+
+    # At t=102 two batches took 2 s since the first: 1 batch a second, 18 of 20 to go.
+    assert progress.within_epoch() == {
+        "batches_done": 2,
+        "batches_per_epoch": 10,
+        "progress": 0.1,
+        "samples_per_second": 32.0,
+        "eta_seconds": 18.0,
+    }

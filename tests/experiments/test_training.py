@@ -1,4 +1,16 @@
-"""The pure Keras training core: arrays in, a model and metrics out."""
+"""The pure Keras training core: arrays in, a model and metrics out.
+
+Runs without Django or the suite's conftest too (the JAX job in .ci/run does).
+"""
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -10,6 +22,8 @@ from experiments.training.hyperparameters import (
     check_input_shape,
     resolve_hyperparameters,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def blobs(n_per_class=40, classes=3, features=6, seed=0):
@@ -83,7 +97,7 @@ def test_an_mlp_learns_separable_data_and_reports_each_epoch():
     assert seen[0][1] == ["accuracy", "loss", "val_accuracy", "val_loss"]
     assert result.test_metrics["test_accuracy"] > 0.9
     assert result.classes == [0, 1, 2] and result.input_shape == [6]
-    probabilities = np.asarray(result.model(x[:5], training=False))
+    probabilities = as_numpy(result.model(x[:5], training=False))
     assert probabilities.shape == (5, 3)
     # the defaults keep what runs did before these choices existed
     assert isinstance(result.model.optimizer, keras.optimizers.Adam)
@@ -133,6 +147,10 @@ def test_should_stop_ends_training_at_the_next_batch():
 
 def as_float(value) -> float:
     return float(keras.ops.convert_to_numpy(value))
+
+
+def as_numpy(value) -> np.ndarray:
+    return keras.ops.convert_to_numpy(value)
 
 
 def fixed_split(n, *, validation, test):
@@ -186,7 +204,9 @@ def test_each_optimizer_trains(given, optimizer, setting):
         x, y, architecture="linear", hyperparameters={"epochs": 10, "learning_rate": 0.1, **given}
     )
 
-    assert type(result.model.optimizer) is optimizer
+    # the torch backend trains with a subclass of the same name
+    assert isinstance(result.model.optimizer, optimizer)
+    assert type(result.model.optimizer).__name__ == optimizer.__name__
     if setting:
         assert getattr(result.model.optimizer, setting[0]) == pytest.approx(setting[1])
     assert result.test_metrics["test_accuracy"] > 0.9
@@ -354,3 +374,148 @@ def test_test_indices_are_empty_when_there_is_no_test_split():
 
     assert result.test_indices.shape == (0,) and result.test_indices.dtype.kind == "i"
     assert result.test_metrics == {}
+
+
+def test_a_run_records_its_backend_and_the_devices_it_trained_on():
+    x, y = blobs()
+
+    result = trainer.train(x, y, architecture="linear", hyperparameters={"epochs": 1})
+
+    assert result.backend == keras.backend.backend()
+    assert set(result.devices) <= set(trainer.visible_devices())
+    assert all(re.fullmatch(r"[a-z]+:\d+", device) for device in result.devices)
+    if result.distribution == "single":
+        assert len(result.devices) == 1
+    if result.devices[0].startswith("cpu"):  # as in CI: the CPU, no strategy
+        assert result.distribution == "single"
+
+
+@pytest.mark.parametrize(
+    ("backend", "devices", "batch_size", "expected"),
+    [
+        ("jax", ["cpu:0"], 32, "single"),
+        ("jax", ["cpu:0", "cpu:1"], 32, "single"),  # CPU cores are not worth a strategy
+        ("jax", ["gpu:0"], 32, "single"),
+        ("jax", ["gpu:0", "gpu:1"], 32, "DataParallel(2)"),
+        ("jax", [f"tpu:{i}" for i in range(8)], 256, "DataParallel(8)"),
+        ("jax", ["gpu:0", "gpu:1", "gpu:2"], 32, "single"),  # 32 rows do not split in 3
+        ("tensorflow", ["gpu:0"], 32, "single"),
+        ("tensorflow", ["gpu:0", "gpu:1", "gpu:2"], 33, "MirroredStrategy(3)"),
+        ("tensorflow", ["gpu:0", "gpu:1"], 33, "single"),
+        ("torch", ["gpu:0", "gpu:1"], 32, "single"),
+    ],
+)
+def test_data_parallel_training_is_chosen_only_for_several_accelerators(
+    backend, devices, batch_size, expected
+):
+    assert trainer.choose_distribution(backend, devices, batch_size=batch_size) == expected
+
+
+def test_on_batch_reports_every_training_batch_of_every_epoch():
+    x, y = blobs()
+    seen = []
+
+    result = trainer.train(
+        x,
+        y,
+        architecture="linear",
+        hyperparameters={"epochs": 2, "batch_size": 20},
+        on_batch=lambda *args: seen.append(args),
+    )
+
+    assert result.split_sizes["train"] == 84
+    batches = math.ceil(84 / 20)
+    assert seen == [(epoch, b, batches, 20) for epoch in (1, 2) for b in range(1, batches + 1)]
+
+
+def test_on_batch_and_should_stop_see_the_same_batches():
+    x, y = blobs()
+    seen = []
+
+    result = trainer.train(
+        x,
+        y,
+        architecture="linear",
+        hyperparameters={"epochs": 5, "batch_size": 4},
+        on_batch=lambda *args: seen.append(args),
+        should_stop=lambda: len(seen) >= 3,
+    )
+
+    assert result.cancelled and seen == [(1, 1, 21, 4), (1, 2, 21, 4), (1, 3, 21, 4)]
+
+
+def test_without_batch_hooks_no_callback_runs_after_each_batch(monkeypatch):
+    """A batch-level callback makes Keras wait for the device at every step."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a batch callback was added")
+
+    monkeypatch.setattr(trainer, "_BatchHooks", refuse)
+    x, y = blobs()
+
+    result = trainer.train(x, y, architecture="linear", hyperparameters={"epochs": 1})
+
+    assert len(result.history) == 1
+
+
+def train_on_two_devices():
+    """Train on two CPU devices passed off as GPUs, and print what the run recorded as JSON.
+
+    Run in a fresh process: the backend fixes its devices when it starts.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+    choose = trainer.choose_distribution
+    trainer.visible_devices = lambda: keras.distribution.list_devices("cpu")
+    trainer.choose_distribution = lambda backend, devices, batch_size: choose(
+        backend, ["gpu:0", "gpu:1"], batch_size=batch_size
+    )
+    x, y = blobs(n_per_class=45)  # 135 rows: every split has an odd number of rows
+    seen = []
+
+    result = trainer.train(
+        x,
+        y,
+        architecture="mlp",
+        hyperparameters={"epochs": 4, "learning_rate": 0.01},
+        on_batch=lambda *args: seen.append(args),
+    )
+
+    path = Path(tempfile.mkdtemp()) / "model.keras"
+    result.model.save(path)
+    again = keras.saving.load_model(path, safe_mode=True)
+    recorded = {
+        "distribution": result.distribution,
+        "devices": result.devices,
+        "split_sizes": result.split_sizes,
+        "test_accuracy": result.test_metrics["test_accuracy"],
+        "batches": sorted({args[2] for args in seen}),
+        "scope_left": keras.distribution.distribution() is None,
+        "reloaded": bool(np.allclose(as_numpy(again(x[:3])), as_numpy(result.model(x[:3])))),
+    }
+    print(json.dumps(recorded))
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="no data parallelism on torch")
+def test_data_parallel_training_spreads_every_batch_evenly_over_the_devices():
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"  # JAX: two CPU devices
+    script = f"from {__name__} import train_on_two_devices as t; t()"
+
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    strategy = {"jax": "DataParallel(2)", "tensorflow": "MirroredStrategy(2)"}
+    assert seen["distribution"] == strategy[keras.backend.backend()]
+    assert seen["devices"] == ["cpu:0", "cpu:1"]
+    assert seen["split_sizes"] == {"train": 92, "validation": 20, "test": 20}  # 93, 21, 21
+    assert seen["batches"] == [3] and seen["test_accuracy"] > 0.9
+    assert seen["scope_left"] and seen["reloaded"]

@@ -20,6 +20,18 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
+def progress_line(run: TrainingRun) -> str:
+    """Where a running run is: epoch, batch, pace and time left."""
+    epochs = run.hyperparameters.get("epochs", "?")
+    parts = [f"epoch {run.current_epoch + 1}/{epochs}"]
+    parts.append(f"batch {run.batches_done}/{run.batches_per_epoch}")
+    if run.samples_per_second:
+        parts.append(f"{run.samples_per_second:,.0f} samples/s")
+    if run.eta_seconds is not None:
+        parts.append(f"ETA {int(run.eta_seconds // 60)}:{int(run.eta_seconds % 60):02d}")
+    return "  ".join(parts)
+
+
 class Command(BaseCommand):
     help = (
         "Queue a training run on a dataset version for the training workers. The new model "
@@ -94,12 +106,16 @@ class Command(BaseCommand):
     def _poll(self, run: TrainingRun) -> tuple[str, str]:
         seen = run.current_epoch
         run.refresh_from_db()
+        live = self.stdout.isatty()
         if run.current_epoch != seen and run.history:
             last = run.history[-1]
             metrics = " ".join(f"{k}={v:.4f}" for k, v in last.items() if k != "epoch")
-            self.stdout.write(
-                f"epoch {run.current_epoch}/{run.hyperparameters['epochs']} {metrics}"
-            )
+            line = f"epoch {run.current_epoch}/{run.hyperparameters['epochs']} {metrics}"
+            self.stdout.write(f"\r\033[K{line}" if live else line)
+        if live and run.status == TrainingRun.Status.RUNNING and run.batches_per_epoch:
+            # One line redrawn in place while the epoch runs; a log gets the epoch lines only.
+            self.stdout.write(f"\r\033[K{progress_line(run)}", ending="")
+            self.stdout.flush()
         if run.status == TrainingRun.Status.SUCCEEDED:
             model_version = getattr(run, "model_version", None)
             accuracy = run.metrics.get("test_accuracy")
