@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
@@ -79,7 +80,7 @@ class TrainingRunAdmin(TeamScopedAdmin):
         "cancel_requested",
         "heartbeat_at",
         "worker",
-        "mlflow_run_id",
+        "mlflow_link",
         "metrics",
         "history",
         "error",
@@ -102,6 +103,20 @@ class TrainingRunAdmin(TeamScopedAdmin):
             f"{obj.progress:.3f}",
             obj.current_epoch,
             epochs,
+        )
+
+    @admin.display(description="MLflow run")
+    def mlflow_link(self, obj):
+        if not obj.mlflow_run_id:
+            return "-"
+        if not settings.MLFLOW_UI_URL:  # no UI to send people to: the id, to look it up
+            return obj.mlflow_run_id
+        url = (
+            f"{settings.MLFLOW_UI_URL.rstrip('/')}/#/experiments/"
+            f"{obj.experiment.mlflow_experiment_id}/runs/{obj.mlflow_run_id}"
+        )
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a>', url, obj.mlflow_run_id
         )
 
     @admin.display(description="this epoch")

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 
 from datasets.selectors import dataset_version_transforms
@@ -123,7 +124,13 @@ def _execute(run_id: int) -> TrainingRun:
             "hpml.run_id": str(run.pk),
             "hpml.team": experiment.team.slug,
             "hpml.dataset": run.dataset_version.ref,
+            "hpml.dataset_sha256": run.dataset_version.sha256,
+            # What the MLflow UI shows as the run's source: the portal run, not "celery".
+            "mlflow.source.name": f"hpml-portal run {run.pk}",
+            "mlflow.source.type": "JOB",
         }
+        if run.retry_of_id:
+            tags["hpml.retry_of"] = str(run.retry_of_id)
         with mlflow_client.tracked_run(
             experiment=experiment.ref,
             known_experiment_id=experiment.mlflow_experiment_id,
@@ -132,6 +139,11 @@ def _execute(run_id: int) -> TrainingRun:
         ) as tracker:
             training_run_set_tracking(
                 run=run, mlflow_run_id=tracker.run_id, experiment_id=tracker.experiment_id
+            )
+            tracker.log_dataset(
+                name=run.dataset_version.ref,
+                sha256=run.dataset_version.sha256,
+                url=_portal_url(f"/api/v1/dataset-versions/{run.dataset_version.pk}/"),
             )
             tracker.log_params(
                 {
@@ -178,6 +190,11 @@ def _execute(run_id: int) -> TrainingRun:
         if stored is not None and stored.created:
             delete_quietly(stored.name)
         return training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
+
+
+def _portal_url(path: str) -> str:
+    base = settings.PORTAL_URL.rstrip("/")
+    return f"{base}{path}" if base else path
 
 
 def _final_metrics(result: trainer.TrainResult) -> dict:

@@ -70,6 +70,15 @@ class RunTracker:
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
+    def log_dataset(self, *, name: str, sha256: str, url: str) -> None:
+        """Name the dataset version the run trained on (the UI's Dataset column), by its
+        content digest and where the portal shows it; the data itself stays in the portal."""
+        from mlflow.data.http_dataset_source import HTTPDatasetSource
+        from mlflow.data.meta_dataset import MetaDataset
+
+        dataset = MetaDataset(HTTPDatasetSource(url), name=name, digest=sha256[:20])
+        mlflow.log_input(dataset, context="training")
+
     def log_png(self, name: str, data: bytes) -> None:
         """Store a picture (training curves, a confusion matrix) among the run's artifacts."""
         import tempfile

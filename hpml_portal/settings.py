@@ -239,6 +239,10 @@ elif AWS_STORAGE_BUCKET_NAME:
 else:
     _mlflow_artifacts = (VAR_DIR / "mlartifacts").as_uri()
 MLFLOW_ARTIFACT_ROOT = env("MLFLOW_ARTIFACT_ROOT", default=_mlflow_artifacts)
+# Where people open the MLflow UI (links from the admin's run pages; none when empty), and
+# where they open this portal (links back from MLflow; paths alone when empty).
+MLFLOW_UI_URL = env("MLFLOW_UI_URL", default="")
+PORTAL_URL = env("PORTAL_URL", default="")
 # The platform runs without internet: MLflow must not try to send usage data anywhere.
 MLFLOW_DISABLE_TELEMETRY = env.bool("MLFLOW_DISABLE_TELEMETRY", default=True)
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true" if MLFLOW_DISABLE_TELEMETRY else "false"

@@ -14,6 +14,9 @@ RUN=$VAR/run
 LOG=$VAR/log
 # The platform runs offline: MLflow (the UI server too) must not try to send usage data.
 export PATH="$BIN:$PATH" TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1 MLFLOW_DISABLE_TELEMETRY=true
+# Links between the portal's run pages and the MLflow UI.
+export MLFLOW_UI_URL="${MLFLOW_UI_URL:-http://127.0.0.1:$MLFLOW_PORT}"
+export PORTAL_URL="${PORTAL_URL:-http://127.0.0.1:$PORT}"
 mkdir -p "$RUN" "$LOG" "$VAR/demo"
 
 say() { printf '\n==> %s\n' "$*"; }

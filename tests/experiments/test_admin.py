@@ -49,3 +49,42 @@ def test_an_experiment_is_created_and_described_in_the_admin(admin_client, team)
 
     assert TrainingRun.objects.count() == 0
     assert services.experiment_get_or_create(name="new").description == "d1"
+
+
+@pytest.mark.django_db
+def test_the_run_page_links_to_the_run_in_the_mlflow_ui(client, admin_user, settings):
+    from tests.factories import TrainingRunFactory
+
+    run = TrainingRunFactory(status="SUCCEEDED", mlflow_run_id="abc123")
+    run.experiment.mlflow_experiment_id = "7"
+    run.experiment.save()
+    client.force_login(admin_user)
+
+    settings.MLFLOW_UI_URL = "http://mlflow.example:5001/"
+    linked = client.get(f"/admin/experiments/trainingrun/{run.pk}/change/").content.decode()
+    settings.MLFLOW_UI_URL = ""
+    plain = client.get(f"/admin/experiments/trainingrun/{run.pk}/change/").content.decode()
+
+    assert 'href="http://mlflow.example:5001/#/experiments/7/runs/abc123"' in linked
+    assert "abc123" in plain and "mlflow.example" not in plain
+
+
+@pytest.mark.django_db
+def test_a_failed_run_is_retried_from_the_run_list(client, admin_user):
+    from tests.factories import TrainingRunFactory
+
+    failed = TrainingRunFactory(status="FAILED", hyperparameters={"epochs": 2})
+    succeeded = TrainingRunFactory(status="SUCCEEDED", dataset_version=failed.dataset_version)
+    client.force_login(admin_user)
+
+    page = client.post(
+        "/admin/experiments/trainingrun/",
+        {"action": "retry_runs", "_selected_action": [failed.pk, succeeded.pk]},
+        follow=True,
+    ).content.decode()
+
+    retried = TrainingRun.objects.get(retry_of=failed)
+    assert retried.status == "QUEUED" and retried.hyperparameters["epochs"] == 2
+    assert f"Queued run(s) {retried.pk} (retrying {failed.pk})" in page
+    assert f"Run {succeeded.pk}: run {succeeded.pk} is SUCCEEDED" in page
+    assert TrainingRun.objects.count() == 3

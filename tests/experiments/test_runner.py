@@ -59,6 +59,12 @@ def test_a_run_trains_tracks_stores_and_registers_a_model(
     assert sum(map(sum, matrix)) == run.metrics["split_sizes"]["test"]
     assert sum(c["support"] for c in per_class.values()) == run.metrics["split_sizes"]["test"]
     assert version.metrics["confusion_matrix"] == matrix
+    # Named by the portal run and the dataset version, not by the process that ran it.
+    assert tracked.data.tags["mlflow.source.name"] == f"hpml-portal run {run.pk}"
+    assert tracked.data.tags["hpml.dataset_sha256"] == queued_run.dataset_version.sha256
+    (logged,) = tracked.inputs.dataset_inputs
+    assert logged.dataset.name == "blobs:1"
+    assert logged.dataset.digest == queued_run.dataset_version.sha256[:20]
     plots = {a.path for a in client.list_artifacts(run.mlflow_run_id, "plots")}
     assert plots == {"plots/training_curves.png", "plots/confusion_matrix.png"}
     assert "test_macro_f1" in tracked.data.metrics
