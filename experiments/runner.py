@@ -77,7 +77,7 @@ class _Progress:
 
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         self.history.append({"epoch": epoch, **metrics})
-        self.tracker.log_metrics(metrics, step=epoch)
+        self.tracker.log_metrics_later(metrics, step=epoch)
         self.stop = training_run_report(
             run_id=self.run_id,
             epoch=epoch,
@@ -176,11 +176,12 @@ def _execute(run_id: int) -> TrainingRun:
                 return training_run_finish(
                     run_id=run.pk, status=TrainingRun.Status.CANCELLED, metrics=metrics
                 )
-            tracker.log_metrics(result.test_metrics)
+            tracker.log_metrics_later(result.test_metrics)
             metrics |= _evaluate(run, result, x, y, transforms, tracker)
             stored = _store_model(result.model, f"{experiment.team.slug}/{run.model_name}")
             example = trainer.invert_transforms(x[:5], transforms) if transforms else x[:5]
             model_uri = tracker.log_model(result.model, example=example.astype(np.float32))
+            tracker.flush()  # every metric and picture is in MLflow before the run succeeds
             run = _register(run, result, stored, metrics, model_uri, tracker.run_id)
             if run.status != TrainingRun.Status.SUCCEEDED:
                 mlflow_client.end_run(run.status)
@@ -213,7 +214,7 @@ def _evaluate(run, result, x, y, transforms, tracker) -> dict:
     """Per-class numbers and the confusion matrix on the test split, and the pictures of them
     and of the training curves in MLflow. Nothing without a test split."""
     if len(result.history):
-        tracker.log_png("training_curves.png", evaluation.curves_png(result.history))
+        tracker.later(_log_curves, tracker, result.history)
     test = result.test_indices
     if not len(test):
         return {}
@@ -223,11 +224,18 @@ def _evaluate(run, result, x, y, transforms, tracker) -> dict:
     probabilities = np.asarray(network.predict(x[test], batch_size=1024, verbose=0))
     true_index = np.unique(y, return_inverse=True)[1][test]
     judged = evaluation.evaluate(true_index, probabilities, result.classes)
-    tracker.log_metrics({"test_macro_f1": judged["macro_f1"]})
-    tracker.log_png(
-        "confusion_matrix.png", evaluation.confusion_png(judged["confusion_matrix"], result.classes)
-    )
+    tracker.log_metrics_later({"test_macro_f1": judged["macro_f1"]})
+    tracker.later(_log_confusion, tracker, judged["confusion_matrix"], result.classes)
     return judged
+
+
+# Drawn and sent from the tracker's background thread, while the model is saved and uploaded.
+def _log_curves(tracker, history: list[dict]) -> None:
+    tracker.log_png("training_curves.png", evaluation.curves_png(history))
+
+
+def _log_confusion(tracker, matrix: list, classes: list) -> None:
+    tracker.log_png("confusion_matrix.png", evaluation.confusion_png(matrix, classes))
 
 
 def _store_model(model, folder: str) -> StoredObject:

@@ -11,12 +11,15 @@ started in.
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 import mlflow
 from django.conf import settings
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +62,35 @@ def experiment_id(name: str) -> str:
 
 
 class RunTracker:
-    """One MLflow run, opened by :func:`tracked_run`."""
+    """One MLflow run, opened by :func:`tracked_run`.
+
+    What the training loop logs while it trains (per-epoch metrics, pictures) goes through
+    ``later``: one background thread sends it, in order, with MLflow's client API (the fluent
+    API's active run belongs to the training thread), so training never waits on the tracking
+    store. ``flush`` waits for all of it and raises the first error.
+    """
 
     def __init__(self, run_id: str, experiment_id: str):
         self.run_id, self.experiment_id = run_id, experiment_id
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpml-mlflow")
+        self._sent: list[Future] = []
+
+    def later(self, work: Callable, *args) -> None:
+        self._sent.append(self._sender.submit(work, *args))
+
+    def flush(self) -> None:
+        sent, self._sent = self._sent, []
+        for future in sent:
+            future.result()
+
+    def close(self) -> None:
+        self._sender.shutdown(wait=True)
+
+    def log_metrics_later(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        """One ``log_batch`` call per epoch, from the background thread."""
+        stamp = int(time.time() * 1000)
+        batch = [Metric(k, float(v), stamp, step) for k, v in metrics.items()]
+        self.later(lambda: _client().log_batch(self.run_id, metrics=batch))
 
     def log_params(self, params: Mapping[str, object]) -> None:
         mlflow.log_params({k: str(v) for k, v in params.items()})
@@ -80,14 +108,15 @@ class RunTracker:
         mlflow.log_input(dataset, context="training")
 
     def log_png(self, name: str, data: bytes) -> None:
-        """Store a picture (training curves, a confusion matrix) among the run's artifacts."""
+        """Store a picture (training curves, a confusion matrix) among the run's artifacts;
+        safe from any thread."""
         import tempfile
         from pathlib import Path
 
         with tempfile.TemporaryDirectory(prefix="hpml-artifact-") as folder:
             path = Path(folder) / name
             path.write_bytes(data)
-            mlflow.log_artifact(str(path), artifact_path="plots")
+            _client().log_artifact(self.run_id, str(path), artifact_path="plots")
 
     def log_model(self, model, *, example) -> str:
         """Log a Keras model in this run; return its model URI (registration comes later)."""
@@ -118,11 +147,15 @@ def tracked_run(
         run_name=run_name,
         tags=tags,
     )
+    tracker = RunTracker(run.info.run_id, run.info.experiment_id)
     try:
-        yield RunTracker(run.info.run_id, run.info.experiment_id)
+        yield tracker
+        tracker.flush()
     except BaseException:
+        tracker.close()
         mlflow.end_run(status="FAILED")
         raise
+    tracker.close()
     if mlflow.active_run() is not None:
         mlflow.end_run(status="FINISHED")
 
