@@ -70,7 +70,8 @@ class _Progress:
             "progress": min(done / total, 1.0) if total else 0.0,
         }
         if elapsed > 0 and self.batches_seen > 1:
-            pace = self.batches_seen / elapsed  # batches a second, validation included
+            # Batches a second since the first one ended (validation included).
+            pace = (self.batches_seen - 1) / elapsed
             fields["samples_per_second"] = round(pace * batch_size, 1)
             fields["eta_seconds"] = round(max(total - done, 0) / pace, 1)
         return fields
@@ -172,6 +173,7 @@ def _execute(run_id: int) -> TrainingRun:
                 distribution=result.distribution,
             )
             if result.cancelled:
+                tracker.flush()
                 mlflow_client.end_run("CANCELLED")
                 return training_run_finish(
                     run_id=run.pk, status=TrainingRun.Status.CANCELLED, metrics=metrics
@@ -199,12 +201,16 @@ def _portal_url(path: str) -> str:
 
 
 def _final_metrics(result: trainer.TrainResult) -> dict:
-    """The last epoch's metrics, the test metrics, the time taken and the split sizes."""
-    last_epoch = dict(result.history[-1]) if result.history else {}
-    last_epoch.pop("epoch", None)
+    """The metrics of the epoch whose weights the model holds (the best one, after early
+    stopping; else the last), the test metrics, the time taken and the split sizes."""
+    kept = result.best_epoch or len(result.history)
+    epoch = dict(result.history[kept - 1]) if result.history else {}
+    epoch.pop("epoch", None)
+    stopping = {"best_epoch": result.best_epoch, "stopped_epoch": result.stopped_epoch}
     return {
-        **last_epoch,
+        **epoch,
         **result.test_metrics,
+        **{key: value for key, value in stopping.items() if value is not None},
         "train_seconds": round(result.seconds, 3),
         "split_sizes": result.split_sizes,
     }
@@ -225,17 +231,27 @@ def _evaluate(run, result, x, y, transforms, tracker) -> dict:
     true_index = np.unique(y, return_inverse=True)[1][test]
     judged = evaluation.evaluate(true_index, probabilities, result.classes)
     tracker.log_metrics_later({"test_macro_f1": judged["macro_f1"]})
-    tracker.later(_log_confusion, tracker, judged["confusion_matrix"], result.classes)
+    if len(result.classes) <= evaluation.MAX_MATRIX_CLASSES:
+        tracker.later(_log_confusion, tracker, judged["confusion_matrix"], result.classes)
+    else:  # a picture nobody could read, and a matrix too big for a row
+        judged.pop("confusion_matrix")
     return judged
 
 
 # Drawn and sent from the tracker's background thread, while the model is saved and uploaded.
+# A picture that cannot be drawn is not worth failing a run that trained: it is logged.
 def _log_curves(tracker, history: list[dict]) -> None:
-    tracker.log_png("training_curves.png", evaluation.curves_png(history))
+    try:
+        tracker.log_png("training_curves.png", evaluation.curves_png(history))
+    except ValueError:
+        logger.exception("could not draw the training curves")
 
 
 def _log_confusion(tracker, matrix: list, classes: list) -> None:
-    tracker.log_png("confusion_matrix.png", evaluation.confusion_png(matrix, classes))
+    try:
+        tracker.log_png("confusion_matrix.png", evaluation.confusion_png(matrix, classes))
+    except ValueError:
+        logger.exception("could not draw the confusion matrix")
 
 
 def _store_model(model, folder: str) -> StoredObject:

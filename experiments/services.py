@@ -139,6 +139,9 @@ def training_run_retry(*, run: TrainingRun, user=None) -> TrainingRun:
         raise RunNotRetryable(
             f"run {run.pk} is {run.status}: only FAILED or CANCELLED runs are retried"
         )
+    pending = run.retries.exclude(status__in=TrainingRun.TERMINAL).first()
+    if pending is not None:  # a second click, or another person's
+        raise RunNotRetryable(f"run {run.pk} is already being retried by run {pending.pk}")
     return training_run_create(
         experiment_name=run.experiment.name,
         dataset_version=run.dataset_version,
@@ -212,6 +215,7 @@ def training_run_finish(
 ) -> TrainingRun:
     """End a run in a terminal status. A run that has already ended is left as it is."""
     fields: dict = {} if metrics is None else {"metrics": metrics}
+    fields["eta_seconds"] = None  # nothing left to wait for
     if status == TrainingRun.Status.SUCCEEDED:
         fields["progress"] = 1.0
     job_finish(TrainingRun, run_id, status, error=error, **fields)

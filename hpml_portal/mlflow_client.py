@@ -76,6 +76,10 @@ class RunTracker:
         self._sent: list[Future] = []
 
     def later(self, work: Callable, *args) -> None:
+        # An error already back from the store stops the run now, not after the training.
+        for future in self._sent:
+            if future.done() and future.exception() is not None:
+                self.flush()
         self._sent.append(self._sender.submit(work, *args))
 
     def flush(self) -> None:
@@ -85,6 +89,10 @@ class RunTracker:
 
     def close(self) -> None:
         self._sender.shutdown(wait=True)
+        for future in self._sent:  # the run failed anyway: say what else went wrong
+            if future.exception() is not None:
+                logger.warning("MLflow logging also failed: %s", future.exception())
+        self._sent = []
 
     def log_metrics_later(self, metrics: Mapping[str, float], step: int = 0) -> None:
         """One ``log_batch`` call per epoch, from the background thread."""

@@ -89,7 +89,7 @@ def smoke(architecture: str, x, y, *, epochs: int, batch_hooks: bool) -> dict:
         "train_rows": rows,
         "epochs": epochs,
         "first_epoch_s": round(ended[0] - started, 2),
-        "samples_per_s": round(steady),
+        "samples_per_s": round(steady) if steady == steady else None,  # NaN with 1 epoch
         "test_accuracy": round(result.test_metrics["test_accuracy"], 4),
         "total_s": round(result.seconds, 2),
     }

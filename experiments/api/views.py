@@ -104,6 +104,9 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamS
         """Queue a new run with the inputs of a FAILED or CANCELLED one (409 otherwise); the
         new run's ``retry_of`` names the first."""
         run = services.training_run_retry(run=self.get_object(), user=request.user)
+        run.refresh_from_db()
+        if run.status == TrainingRun.Status.FAILED:  # it could not be queued
+            raise Unavailable(f"run {run.pk} was not queued: {run.error}")
         return Response(
             TrainingRunSerializer(selectors.training_run_list(user=None).get(pk=run.pk)).data,
             status=status.HTTP_202_ACCEPTED,

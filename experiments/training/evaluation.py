@@ -10,6 +10,10 @@ import io
 
 import numpy as np
 
+# Beyond this many classes the matrix is not stored with the run nor drawn: 100 x 100 counts
+# is still a table a person reads; 10,000 x 10,000 would be hundreds of MB in a row.
+MAX_MATRIX_CLASSES = 100
+
 
 def confusion_matrix(true_index: np.ndarray, predicted_index: np.ndarray, classes: int):
     """Counts of (true, predicted) pairs, shaped (classes, classes)."""

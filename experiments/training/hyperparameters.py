@@ -55,7 +55,10 @@ def _number(name: str, value: object) -> float:
     if isinstance(value, bool):
         raise HyperparameterError(f"{name} must be a number, got {value!r}")
     if isinstance(value, Real):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float: 10**400
+            raise HyperparameterError(f"{name} must be a finite number") from None
     elif isinstance(value, str):
         try:
             number = float(value.strip())

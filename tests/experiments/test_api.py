@@ -130,3 +130,30 @@ def test_a_cancelled_run_is_retried_as_a_new_run_with_the_same_inputs(
     succeeded.update(status="SUCCEEDED")
     assert api_client.post(f"/api/v1/runs/{first['id']}/retry/").status_code == 409
     assert TrainingRun.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_run_is_retried_once_at_a_time(api_client, experiment, ready_version):
+    first = submit(api_client, experiment, dataset_version=ready_version.pk, model_name="m").json()
+    api_client.post(f"/api/v1/runs/{first['id']}/cancel/")
+
+    again = api_client.post(f"/api/v1/runs/{first['id']}/retry/")
+    twice = api_client.post(f"/api/v1/runs/{first['id']}/retry/")
+
+    assert again.status_code == 202
+    assert (
+        twice.status_code == 409
+        and f"already being retried by run {again.json()['id']}" in (twice.json()["detail"])
+    )
+    assert TrainingRun.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_that_cannot_be_queued_is_503(api_client, experiment, ready_version):
+    first = submit(api_client, experiment, dataset_version=ready_version.pk, model_name="m").json()
+    api_client.post(f"/api/v1/runs/{first['id']}/cancel/")
+
+    with broker_unreachable():
+        answer = api_client.post(f"/api/v1/runs/{first['id']}/retry/")
+
+    assert answer.status_code == 503 and "could not queue" in answer.json()["detail"]

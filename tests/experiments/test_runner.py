@@ -145,11 +145,29 @@ def test_progress_within_an_epoch_counts_batches_and_paces_the_rest(monkeypatch)
     progress.batch(1, 1, 10, 32)  # the first batch ends at t=100
     progress.batch(1, 2, 10, 32)
 
-    # At t=102 two batches took 2 s since the first: 1 batch a second, 18 of 20 to go.
+    # At t=102 one more batch has ended in the 2 s since the first: half a batch a second,
+    # 18 of 20 to go.
     assert progress.within_epoch() == {
         "batches_done": 2,
         "batches_per_epoch": 10,
         "progress": 0.1,
-        "samples_per_second": 32.0,
-        "eta_seconds": 18.0,
+        "samples_per_second": 16.0,
+        "eta_seconds": 36.0,
     }
+
+
+def test_a_run_that_stopped_early_reports_the_epoch_its_model_keeps():
+    from experiments import runner
+    from experiments.training.trainer import TrainResult
+
+    history = [{"epoch": e, "val_loss": loss} for e, loss in enumerate([0.9, 0.5, 0.7, 0.8], 1)]
+    result = TrainResult(
+        model=None, classes=[0, 1], input_shape=[2], history=history, best_epoch=2, stopped_epoch=4
+    )
+
+    metrics = runner._final_metrics(result)
+
+    assert metrics["val_loss"] == 0.5 and (metrics["best_epoch"], metrics["stopped_epoch"]) == (
+        2,
+        4,
+    )

@@ -112,10 +112,16 @@ class Command(BaseCommand):
             metrics = " ".join(f"{k}={v:.4f}" for k, v in last.items() if k != "epoch")
             line = f"epoch {run.current_epoch}/{run.hyperparameters['epochs']} {metrics}"
             self.stdout.write(f"\r\033[K{line}" if live else line)
-        if live and run.status == TrainingRun.Status.RUNNING and run.batches_per_epoch:
+        epochs = run.hyperparameters.get("epochs", 0)
+        training = run.status == TrainingRun.Status.RUNNING and run.current_epoch < epochs
+        if live and training and run.batches_per_epoch:
             # One line redrawn in place while the epoch runs; a log gets the epoch lines only.
             self.stdout.write(f"\r\033[K{progress_line(run)}", ending="")
             self.stdout.flush()
+            self._drawn = True
+        elif getattr(self, "_drawn", False):  # what comes next starts on a clean line
+            self.stdout.write("\r\033[K", ending="")
+            self._drawn = False
         if run.status == TrainingRun.Status.SUCCEEDED:
             model_version = getattr(run, "model_version", None)
             accuracy = run.metrics.get("test_accuracy")
