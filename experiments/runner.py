@@ -153,6 +153,11 @@ def _execute(run_id: int) -> TrainingRun:
                     **run.hyperparameters,
                 }
             )
+            # Where it trains, shown while it trains (the result says it again at the end).
+            backend, devices, distribution = trainer.placement(run.hyperparameters["batch_size"])
+            training_run_set_devices(
+                run_id=run.pk, backend=backend, devices=devices, distribution=distribution
+            )
             progress = _Progress(run, tracker)
             result = trainer.train(
                 x,
