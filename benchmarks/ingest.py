@@ -71,26 +71,26 @@ def manage(env: dict, *args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "manage.py", *args], env=env, cwd=ROOT, **kwargs)
 
 
-def create_database(env: dict) -> None:
+def _server_sql(env: dict, statement: str) -> None:
+    """Run a statement on the server of DATABASE_URL, outside its database."""
     import psycopg2
 
-    admin_url, name = env["DATABASE_URL"].rsplit("/", 1)
+    admin_url = env["DATABASE_URL"].rsplit("/", 1)[0]
     connection = psycopg2.connect(admin_url + "/postgres")
     connection.autocommit = True
     with connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
+        cursor.execute(statement)
     connection.close()
+
+
+def create_database(env: dict) -> None:
+    _server_sql(env, f'CREATE DATABASE "{env["DATABASE_URL"].rsplit("/", 1)[1]}"')
 
 
 def drop_database(env: dict) -> None:
-    import psycopg2
-
-    admin_url, name = env["DATABASE_URL"].rsplit("/", 1)
-    connection = psycopg2.connect(admin_url + "/postgres")
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    connection.close()
+    _server_sql(
+        env, f'DROP DATABASE IF EXISTS "{env["DATABASE_URL"].rsplit("/", 1)[1]}" WITH (FORCE)'
+    )
 
 
 def time_boto3(env: dict, path: Path) -> float:

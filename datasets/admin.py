@@ -1,6 +1,5 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -12,7 +11,7 @@ from accounts.access import Capability
 from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
 from accounts.throttles import throttled_response
 from hpml_portal.admin_utils import admin_link, status_badge
-from hpml_portal.errors import ServiceError
+from hpml_portal.errors import NotFound, ServiceError, Unavailable
 
 from . import display, selectors, services
 from .forms import DatasetSourceForm, RecipeForm
@@ -203,10 +202,15 @@ class DatasetVersionAdmin(TeamScopedAdmin):
 
     def thumbnails_image(self, request, object_id):
         version = self.get_object(request, object_id)
-        if version is None or not version.thumbnails:
-            raise Http404("this version has no thumbnails")
-        with default_storage.open(version.thumbnails, "rb") as stored:
-            return HttpResponse(stored.read(), content_type="image/png")
+        if version is None:
+            raise Http404("no such version")
+        try:
+            png = selectors.dataset_version_thumbnails(version)
+        except NotFound as exc:
+            raise Http404(str(exc)) from exc
+        except Unavailable as exc:
+            return HttpResponse(str(exc), status=503, content_type="text/plain")
+        return HttpResponse(png, content_type="image/png")
 
     def process_view(self, request, object_id):
         """A recipe applied to one READY version, as a new version made on a worker."""

@@ -1,11 +1,13 @@
 """Reads of datasets and their versions, scoped to what the caller's teams hold."""
 
+from botocore.exceptions import BotoCoreError, ClientError
+from django.core.files.storage import default_storage
 from django.db.models import Count, QuerySet
 
 from accounts import access
 from accounts.access import Capability
 from accounts.selectors import one_by_name
-from hpml_portal.errors import NotFound
+from hpml_portal.errors import NotFound, Unavailable
 from hpml_portal.lineage import ancestor_ids, descendant_ids
 
 from .models import Dataset, DatasetVersion
@@ -56,6 +58,20 @@ def dataset_version_resolve(ref: str, *, user, team: str | None = None) -> Datas
     if version is None:
         raise DatasetNotFound(f"dataset {name!r} has no READY version")
     return version
+
+
+def dataset_version_thumbnails(version: DatasetVersion) -> bytes:
+    """The PNG of a version's first samples (a few hundred KB at most). 404 when it has none
+    or the object is gone from storage, 503 when storage cannot be reached."""
+    if not version.thumbnails:
+        raise DatasetNotFound(f"{version.ref} has no thumbnails (its features are not images)")
+    try:
+        with default_storage.open(version.thumbnails, "rb") as stored:
+            return stored.read()
+    except FileNotFoundError as exc:
+        raise DatasetNotFound(f"the thumbnails of {version.ref} are gone from storage") from exc
+    except (OSError, BotoCoreError, ClientError) as exc:
+        raise Unavailable(f"storage cannot be read now: {exc}") from exc
 
 
 def dataset_version_ancestors(version: DatasetVersion) -> list[DatasetVersion]:

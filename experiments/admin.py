@@ -144,9 +144,15 @@ class TrainingRunAdmin(TeamScopedAdmin):
         retried = []
         for run in queryset.select_related("experiment__team", "dataset_version__dataset"):
             try:
-                retried.append(services.training_run_retry(run=run, user=request.user))
+                new = services.training_run_retry(run=run, user=request.user)
             except ServiceError as exc:
                 self.message_user(request, f"Run {run.pk}: {exc}", messages.ERROR)
+                continue
+            new.refresh_from_db()
+            if new.status == TrainingRun.Status.FAILED:  # the broker refused it
+                self.message_user(request, f"Run {new.pk}: {new.error}", messages.ERROR)
+            else:
+                retried.append(new)
         if retried:
             made = ", ".join(f"{new.pk} (retrying {new.retry_of_id})" for new in retried)
             self.message_user(request, f"Queued run(s) {made}.")

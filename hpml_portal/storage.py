@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,38 +43,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(CHUNK_SIZE), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _chunks(source: BinaryIO | Iterable[bytes]) -> Iterator[bytes]:
-    if hasattr(source, "chunks"):  # Django's UploadedFile
-        yield from source.chunks(CHUNK_SIZE)
-    elif hasattr(source, "read"):
-        yield from iter(lambda: source.read(CHUNK_SIZE), b"")
-    else:
-        yield from source
-
-
-@contextmanager
-def spooled_with_digest(
-    source: BinaryIO | Iterable[bytes], *, max_bytes: int | None = None
-) -> Iterator[tuple[Path, str, int]]:
-    """Copy ``source`` into a temporary file while hashing it; yield (path, sha256, size).
-
-    Raises ``ObjectTooLarge`` as soon as more than ``max_bytes`` arrive.
-    """
-    digest, size = hashlib.sha256(), 0
-    fd, name = tempfile.mkstemp(prefix="hpml-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in _chunks(source):
-                size += len(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    raise ObjectTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
-                digest.update(chunk)
-                out.write(chunk)
-        yield Path(name), digest.hexdigest(), size
-    finally:
-        Path(name).unlink(missing_ok=True)
 
 
 def save_content_addressed(path: Path, *, sha256: str, prefix: str, suffix: str) -> StoredObject:

@@ -1,4 +1,3 @@
-from django.core.files.storage import default_storage
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -8,7 +7,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts.api.viewsets import NamedCreateMixin, NestedViewSet, TeamScopedViewSet
-from hpml_portal.errors import NotFound, Unavailable
+from hpml_portal.errors import Unavailable
 
 from .. import selectors, services
 from ..models import DatasetVersion
@@ -138,11 +137,7 @@ class DatasetVersionFlatViewSet(
     @action(detail=True, methods=["get"], url_path="thumbnails", url_name="thumbnails")
     def thumbnails(self, request, pk=None):
         """A PNG grid of the first samples, for image-shaped features (404 otherwise)."""
-        version = self.get_object()
-        if not version.thumbnails:
-            raise NotFound(f"{version.ref} has no thumbnails (its features are not images)")
-        with default_storage.open(version.thumbnails, "rb") as stored:
-            png = stored.read()  # a few hundred KB at most
+        png = selectors.dataset_version_thumbnails(self.get_object())
         response = HttpResponse(png, content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         return response

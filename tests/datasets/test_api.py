@@ -208,6 +208,22 @@ def test_a_version_without_images_has_no_thumbnails(api_client, ready_version):
     assert answer.status_code == 404 and "no thumbnails" in answer.json()["detail"]
 
 
+@pytest.mark.django_db
+def test_thumbnails_gone_from_storage_are_a_404_not_a_500(api_client, dataset, work, client, user):
+    from django.core.files.storage import default_storage
+
+    answer = post(api_client, dataset, {"builtin": "digits"})
+    version = work(answer.json()["id"])
+    default_storage.delete(version.thumbnails)
+    client.force_login(user)
+
+    api = api_client.get(flat(version.pk, "thumbnails/"))
+    admin = client.get(f"/admin/datasets/datasetversion/{version.pk}/thumbnails.png")
+
+    assert api.status_code == 404 and "gone from storage" in api.json()["detail"]
+    assert admin.status_code == 404
+
+
 # --- bad input ---------------------------------------------------------------------------------
 
 

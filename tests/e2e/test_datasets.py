@@ -1,14 +1,12 @@
 """Datasets through real processes: a URL ingested and a recipe applied by a real Celery
 worker, a model trained on the processed version answering raw rows over the API."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
 from tests.conftest import npz_bytes
+from tests.datasets.sources import FileServer
 from tests.e2e.test_loop import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -24,23 +22,9 @@ def worker_env(worker_env):
 def digits_server():
     """Serves the digits data as /digits.npz on loopback."""
     digits = load_digits()
-    body = npz_bytes(x=digits.data.astype(np.float32), y=digits.target)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (the http.server name)
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/digits.npz"
-    server.shutdown()
-    server.server_close()
+    with FileServer() as server:
+        server.files["/digits.npz"] = npz_bytes(x=digits.data.astype(np.float32), y=digits.target)
+        yield server.url("/digits.npz")
 
 
 def test_a_url_is_ingested_processed_trained_on_and_served_raw_rows(

@@ -88,3 +88,23 @@ def test_a_failed_run_is_retried_from_the_run_list(client, admin_user):
     assert f"Queued run(s) {retried.pk} (retrying {failed.pk})" in page
     assert f"Run {succeeded.pk}: run {succeeded.pk} is SUCCEEDED" in page
     assert TrainingRun.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_the_broker_refuses_is_reported_as_not_queued(client, admin_user):
+    from tests.factories import TrainingRunFactory
+    from tests.helpers import broker_unreachable
+
+    failed = TrainingRunFactory(status="FAILED", hyperparameters={"epochs": 2})
+    client.force_login(admin_user)
+
+    with broker_unreachable():
+        page = client.post(
+            "/admin/experiments/trainingrun/",
+            {"action": "retry_runs", "_selected_action": [failed.pk]},
+            follow=True,
+        ).content.decode()
+
+    retried = TrainingRun.objects.get(retry_of=failed)
+    assert retried.status == "FAILED" and f"Run {retried.pk}: could not queue" in page
+    assert "Queued run(s)" not in page
