@@ -168,11 +168,6 @@ class DatasetVersionAdmin(TeamScopedAdmin):
     def has_ingest_permission(self, request) -> bool:
         return access.can_anywhere(request.user, Capability.WRITE)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # deletes go through the service: delete_versions
-        return actions
-
     @admin.action(description="Retry the selected FAILED versions", permissions=["ingest"])
     def retry_versions(self, request, queryset):
         retried = self._each(request, queryset, services.dataset_version_retry)

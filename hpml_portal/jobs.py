@@ -84,6 +84,11 @@ class Job(models.Model):
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
 
+    @property
+    def never_queued(self) -> bool:
+        """Ended FAILED before any worker claimed it: its message could not be sent."""
+        return self.status == JobStatus.FAILED and not self.attempt
+
 
 def job_models() -> list[type[Job]]:
     return [m for m in apps.get_models() if issubclass(m, Job)]

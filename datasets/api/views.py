@@ -79,7 +79,7 @@ class DatasetVersionViewSet(
 def _queued(version: DatasetVersion, created: bool, request) -> Response:
     """202 and the new version (200 and the existing one); 503 when it could not be queued."""
     version.refresh_from_db()
-    if created and version.status == DatasetVersion.Status.FAILED and not version.attempt:
+    if created and version.never_queued:
         raise Unavailable(
             f"{version.ref} (id {version.pk}) was not queued: {version.error}; retry it with "
             f"POST /api/v1/dataset-versions/{version.pk}/retry/ once the broker is back"

@@ -11,8 +11,7 @@ def report_queued(command, version: DatasetVersion, created: bool, *, wait: bool
     """Say what happened; without ``wait`` the version's id is the last line, with it the
     final status word (exit non-zero unless READY)."""
     version.refresh_from_db()
-    if created and version.status == DatasetVersion.Status.FAILED and not version.attempt:
-        # It ended before any worker took it: it could not be queued.
+    if created and version.never_queued:
         raise CommandError(f"{version.ref}: {version.error}")
     if created:
         command.stdout.write(f"queued {version.ref} (id {version.pk}) from {version.source}")
