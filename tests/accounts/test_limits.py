@@ -19,8 +19,10 @@ def _fresh_counters():
     cache.clear()
 
 
+# The counting tests use daily windows: a fixed window of a minute can close between two of
+# their requests and start counting again.
 def test_writes_over_the_submit_rate_answer_429_and_create_nothing(settings, team):
-    settings.THROTTLE_RATES = {"submit": "3/min", "predict": "off"}
+    settings.THROTTLE_RATES = {"submit": "3/day", "predict": "off"}
     client = token_client(member(team, "scientist"))
 
     answers = [client.post("/api/v1/datasets/", {"name": f"d{i}"}, format="json") for i in range(5)]
@@ -31,7 +33,7 @@ def test_writes_over_the_submit_rate_answer_429_and_create_nothing(settings, tea
 
 
 def test_reads_are_not_counted_and_each_identity_has_its_own_budget(settings, team):
-    settings.THROTTLE_RATES = {"submit": "1/min", "predict": "off"}
+    settings.THROTTLE_RATES = {"submit": "1/day", "predict": "off"}
     first, second = token_client(member(team, "scientist")), token_client(member(team, "scientist"))
 
     reads = [first.get("/api/v1/datasets/").status_code for _ in range(5)]
@@ -45,7 +47,7 @@ def test_reads_are_not_counted_and_each_identity_has_its_own_budget(settings, te
 
 
 def test_predictions_over_the_predict_rate_answer_429(settings, api_client):
-    settings.THROTTLE_RATES = {"submit": "off", "predict": "2/min"}
+    settings.THROTTLE_RATES = {"submit": "off", "predict": "2/day"}
 
     answers = [
         api_client.post("/api/v1/models/digits/predict/", {"instances": [[0]]}, format="json")
@@ -133,7 +135,7 @@ def test_the_run_limit_counts_each_team_on_its_own(settings, team):
 
 
 def test_the_portal_counts_writes_against_the_same_budget(settings, client, team):
-    settings.THROTTLE_RATES = {"submit": "2/min", "predict": "off"}
+    settings.THROTTLE_RATES = {"submit": "2/day", "predict": "off"}
     client.force_login(member(team, "scientist"))
 
     answers = [
