@@ -1,9 +1,11 @@
 """Every write to datasets and their versions. The content itself is fetched, checked and
 described on a worker (``ingest.py``); here requests are checked and versions queued."""
 
+import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -391,17 +393,43 @@ def forget_staging(version: DatasetVersion, *, after_commit: bool = True) -> Non
 def dataset_version_load(*, version: DatasetVersion) -> formats.LoadedArrays:
     """The arrays (x, y and any recorded split) of a READY version, after checking the stored
     file's sha256. Raises ``formats.DatasetFileError`` when the file is not what was stored."""
+    with _checked_copy(version) as path:
+        return formats.read_arrays(
+            path, version.format, label_column=version.label_column, limits=_load_limits()
+        )
+
+
+def dataset_version_open(*, version: DatasetVersion, folder: Path) -> formats.LoadedArrays:
+    """Like ``dataset_version_load``, for training on data of any size: ``x`` is in memory
+    when its decoded features take at most ``settings.TRAINING_IN_MEMORY_BYTES``, else a
+    read-only float32 ``np.memmap`` of a file written in ``folder`` (which must outlive every
+    use of ``x``; it needs ``samples * features * 4`` bytes of disk). Loading such a file
+    holds a chunk of it at a time in memory, besides the labels and split (one value per
+    sample)."""
+    with _checked_copy(version) as path:
+        return formats.open_arrays(
+            path,
+            version.format,
+            folder=folder,
+            max_in_memory_bytes=settings.TRAINING_IN_MEMORY_BYTES,
+            label_column=version.label_column,
+            limits=_load_limits(),
+        )
+
+
+@contextlib.contextmanager
+def _checked_copy(version: DatasetVersion) -> Iterator[Path]:
+    """A local copy of the version's stored file, once its sha256 is checked."""
     with local_copy(version.file.name) as path:
         if sha256_file(path) != version.sha256:
             raise formats.DatasetFileError(
                 f"the stored file of {version.ref} does not match its sha256"
             )
-        return formats.read_arrays(
-            path,
-            version.format,
-            label_column=version.label_column,
-            limits=formats.Limits(max_uncompressed_bytes=settings.DATASET_MAX_UNCOMPRESSED_BYTES),
-        )
+        yield path
+
+
+def _load_limits() -> formats.Limits:
+    return formats.Limits(max_uncompressed_bytes=settings.DATASET_MAX_UNCOMPRESSED_BYTES)
 
 
 def _remove_object(name: str) -> None:

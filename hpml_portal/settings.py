@@ -184,6 +184,11 @@ SQL_MAX_ROWS = env.int("SQL_MAX_ROWS", default=10_000_000)
 # --- jobs (Celery) ----------------------------------------------------------------------------
 
 TRAINING_TIME_LIMIT = env.int("TRAINING_TIME_LIMIT", default=6 * 3600)
+# Training holds a dataset's features in memory up to this many bytes (as decoded). Above it,
+# they are decoded once to a float32 file in the worker's temporary directory (TMPDIR, which
+# needs room for 4 bytes per feature value) and read from there a batch at a time: a worker
+# trains on data larger than its memory.
+TRAINING_IN_MEMORY_BYTES = env.int("TRAINING_IN_MEMORY_BYTES", default=2 * 1024**3)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # A broker with no server: messages are files in one folder shared by every process.
@@ -296,6 +301,9 @@ for _scope, _rate in THROTTLE_RATES.items():
         raise ImproperlyConfigured(f"THROTTLE_{_scope.upper()}_RATE: {exc}") from exc
 # Queued and running training runs a team may have at once (0: no limit).
 TEAM_MAX_ACTIVE_RUNS = env.int("TEAM_MAX_ACTIVE_RUNS", default=20)
+# Runs one sweep may hold (its whole grid, or its random draw). Its runs also count against
+# TEAM_MAX_ACTIVE_RUNS, so raise both together.
+SWEEP_MAX_RUNS = env.int("SWEEP_MAX_RUNS", default=20)
 
 # --- sign-on with the organisation's identity service (bearer JWTs) ---------------------------
 

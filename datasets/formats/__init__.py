@@ -9,7 +9,8 @@ sample: 0 train, 1 validation, 2 test):
 - ``.csv`` / ``.parquet``: one label column (``label`` unless named), the rest numeric.
 
 Readers check every header before reading data and then stream features in chunks of about
-32 MB, so validating and describing a file takes memory independent of its size.
+32 MB, so validating and describing a file takes memory independent of its size; so does
+``open_arrays`` for features too large to hold, which it leaves in a memory-mapped file.
 """
 
 import io
@@ -20,6 +21,7 @@ import numpy as np
 
 from .base import DEFAULT_LIMITS, DatasetFileError, DatasetReader, Limits, class_labels
 from .describe import Description, describe
+from .memmap import map_features
 from .scan import FiniteCheck, scan, validate
 from .thumbnails import render_thumbnails
 from .writer import MemberStream, NpzWriter, write_npz
@@ -38,6 +40,7 @@ __all__ = [
     "class_labels",
     "describe",
     "format_for_filename",
+    "open_arrays",
     "open_dataset",
     "read_arrays",
     "render_thumbnails",
@@ -81,7 +84,7 @@ def open_dataset(
 
 @dataclass
 class LoadedArrays:
-    x: np.ndarray
+    x: np.ndarray  # an np.memmap when open_arrays left the features on disk
     y: np.ndarray
     split: np.ndarray | None
 
@@ -91,9 +94,36 @@ def read_arrays(
 ) -> LoadedArrays:
     """The whole dataset in memory, checked as it is read (one pass)."""
     with open_dataset(path, fmt, label_column=label_column, limits=limits) as reader:
-        x = np.empty((reader.samples, *reader.feature_shape), reader.dtype)
-        scan(reader, [FiniteCheck(), _Collect(x)])
+        return LoadedArrays(x=_read_features(reader), y=reader.labels(), split=reader.split())
+
+
+def open_arrays(
+    path: Path,
+    fmt: str,
+    *,
+    folder: Path,
+    max_in_memory_bytes: int,
+    label_column: str = "",
+    limits: Limits = DEFAULT_LIMITS,
+) -> LoadedArrays:
+    """The dataset as ``read_arrays`` gives it when its decoded features take at most
+    ``max_in_memory_bytes``; above that, with ``x`` a read-only float32 ``np.memmap`` of a
+    file written in ``folder`` (``map_features``: one pass whose memory use does not grow
+    with the file). Checked the same way (finite values, limits) in one pass; labels and
+    split (one value per sample) are in memory either way."""
+    with open_dataset(path, fmt, label_column=label_column, limits=limits) as reader:
+        decoded = reader.samples * reader.features * reader.dtype.itemsize
+        if decoded <= max_in_memory_bytes:
+            x = _read_features(reader)
+        else:
+            x = map_features(reader, Path(folder))
         return LoadedArrays(x=x, y=reader.labels(), split=reader.split())
+
+
+def _read_features(reader: DatasetReader) -> np.ndarray:
+    x = np.empty((reader.samples, *reader.feature_shape), reader.dtype)
+    scan(reader, [FiniteCheck(), _Collect(x)])
+    return x
 
 
 class _Collect:

@@ -3,6 +3,10 @@
 Pure Keras 3 and NumPy (no Django, no TensorFlow-only calls), so the same code trains on the
 TensorFlow, JAX or PyTorch backend, on a GPU when the backend sees one, data-parallel over
 several GPUs on JAX and TensorFlow.
+
+Features in memory are handed to ``fit`` as arrays; features in a memory-mapped file (a
+``np.memmap``, for data larger than the worker's memory) are read from it batch by batch
+(``feeding``), so memory use does not grow with the dataset.
 """
 
 import contextlib
@@ -14,6 +18,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from . import feeding
 from .hyperparameters import check_input_shape, resolve_hyperparameters
 
 EpochHook = Callable[[int, dict[str, float]], None]
@@ -46,14 +51,25 @@ class TrainResult:
 
 
 def build_model(
-    architecture: str, input_shape: tuple[int, ...], num_classes: int, hp: dict, x_train: np.ndarray
+    architecture: str,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    hp: dict,
+    x_train: np.ndarray | tuple[float, float],
 ) -> keras.Model:
-    """The network, with its input scaling learnt from the training split.
+    """The network, with its input scaling learnt from the training split: adapted to
+    ``x_train``, or set to the (mean, variance) of its values when it was read from disk.
 
     The Normalization layer travels inside the saved model, so serving takes raw features.
     """
-    normalizer = keras.layers.Normalization(axis=None, name="normalize")
-    normalizer.adapt(x_train)
+    if isinstance(x_train, tuple):
+        mean, variance = x_train
+        normalizer = keras.layers.Normalization(
+            axis=None, mean=mean, variance=variance, name="normalize"
+        )
+    else:
+        normalizer = keras.layers.Normalization(axis=None, name="normalize")
+        normalizer.adapt(x_train)
     inputs = keras.Input(shape=input_shape, name="features")
     h = normalizer(inputs)
     if architecture == "linear":  # multinomial logistic regression: a baseline
@@ -290,25 +306,30 @@ class _BatchHooks(keras.callbacks.Callback):
 
 def _fit(x, y_index, split, *, architecture, hp, num_classes, callbacks):
     """Build, compile and fit; returns the model and the early-stopping callback (or None)."""
-    x_train, y_train = x[split["train"]], y_index[split["train"]]
-    validation = split["validation"]
-    model = build_model(architecture, tuple(x.shape[1:]), num_classes, hp, x_train)
+    scaling, data = feeding.fit_data(
+        x, y_index, split, batch_size=hp["batch_size"], seed=hp["seed"]
+    )
+    model = build_model(architecture, tuple(x.shape[1:]), num_classes, hp, scaling)
     model.compile(
-        optimizer=build_optimizer(hp, math.ceil(len(x_train) / hp["batch_size"])),
+        optimizer=build_optimizer(hp, math.ceil(len(split["train"]) / hp["batch_size"])),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    stopper = early_stopping(hp, has_validation=len(validation) > 0)
+    stopper = early_stopping(hp, has_validation=len(split["validation"]) > 0)
     model.fit(
-        x_train,
-        y_train,
-        validation_data=(x[validation], y_index[validation]) if len(validation) else None,
+        **data,
         epochs=hp["epochs"],
-        batch_size=hp["batch_size"],
         callbacks=callbacks if stopper is None else [*callbacks, stopper],
         verbose=0,
     )
     return model, stopper
+
+
+def predict(model: keras.Model, x: np.ndarray, rows: np.ndarray, *, batch_size: int = 1024):
+    """The model's outputs for ``x[rows]``, in that order, as a NumPy array; read from disk
+    in batches when ``x`` is a memory-mapped file, so ``x[rows]`` is never held whole."""
+    outputs = model.predict(**feeding.predict_data(x, rows, batch_size=batch_size), verbose=0)
+    return np.asarray(outputs)
 
 
 def train(
@@ -334,6 +355,11 @@ def train(
     batch (epoch and batch from 1); ``should_stop`` is asked after every batch too.
     With two or more GPUs, JAX and TensorFlow train data-parallel over all of them, which
     drops the last few rows (fewer than one per GPU) of each split.
+
+    ``x`` is a NumPy array. A ``np.memmap`` of a whole file (what ``dataset_version_open``
+    gives for large data) stays on disk: the batches, the validation and test passes and the
+    Normalization layer's statistics read its rows a batch or chunk at a time, as float32
+    (``feeding``), and it is never converted or copied whole.
     """
     started = time.monotonic()
     hp = resolve_hyperparameters(architecture, hyperparameters)
@@ -348,7 +374,8 @@ def train(
         )
     backend, devices, distribution = placement(hp["batch_size"])
     split = _even(split, len(devices))
-    x = x.astype("float32", copy=False)
+    if not feeding.on_disk(x):  # a mapped x is converted batch by batch as it is read
+        x = x.astype("float32", copy=False)
     hooks = _Hooks(on_epoch)
     batch_hooks = None
     if on_batch is not None or should_stop is not None:
@@ -380,9 +407,9 @@ def train(
         result.best_epoch = stopper.best_epoch + 1
         result.stopped_epoch = stopper.stopped_epoch + 1 if stopper.stopped_epoch else None
     if not cancelled and len(split["test"]):
-        test = split["test"]
         batch_size = 256 - 256 % len(devices)
-        loss, accuracy = model.evaluate(x[test], y_index[test], verbose=0, batch_size=batch_size)
+        test = feeding.evaluate_data(x, y_index, split["test"], batch_size=batch_size)
+        loss, accuracy = model.evaluate(**test, verbose=0)
         result.test_metrics = {"test_loss": float(loss), "test_accuracy": float(accuracy)}
     result.seconds = time.monotonic() - started
     return result

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-from experiments.training import trainer
+from experiments.training import feeding, trainer
 from experiments.training.hyperparameters import (
     HyperparameterError,
     check_input_shape,
@@ -458,8 +458,9 @@ def test_without_batch_hooks_no_callback_runs_after_each_batch(monkeypatch):
     assert len(result.history) == 1
 
 
-def train_on_two_devices():
-    """Train on two CPU devices passed off as GPUs, and print what the run recorded as JSON.
+def train_on_two_devices(on_disk=False):
+    """Train on two CPU devices passed off as GPUs, and print what the run recorded as JSON;
+    from a memory-mapped file when ``on_disk``.
 
     Run in a fresh process: the backend fixes its devices when it starts.
     """
@@ -479,7 +480,7 @@ def train_on_two_devices():
     seen = []
 
     result = trainer.train(
-        x,
+        mapped(Path(tempfile.mkdtemp()), x) if on_disk else x,
         y,
         architecture="mlp",
         hyperparameters={"epochs": 4, "learning_rate": 0.01},
@@ -502,10 +503,11 @@ def train_on_two_devices():
 
 
 @pytest.mark.skipif(keras.backend.backend() == "torch", reason="no data parallelism on torch")
-def test_data_parallel_training_spreads_every_batch_evenly_over_the_devices():
+@pytest.mark.parametrize("on_disk", [False, True], ids=["arrays", "memmap"])
+def test_data_parallel_training_spreads_every_batch_evenly_over_the_devices(on_disk):
     env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"  # JAX: two CPU devices
-    script = f"from {__name__} import train_on_two_devices as t; t()"
+    script = f"from {__name__} import train_on_two_devices as t; t(on_disk={on_disk})"
 
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
@@ -519,3 +521,159 @@ def test_data_parallel_training_spreads_every_batch_evenly_over_the_devices():
     assert seen["split_sizes"] == {"train": 92, "validation": 20, "test": 20}  # 93, 21, 21
     assert seen["batches"] == [3] and seen["test_accuracy"] > 0.9
     assert seen["scope_left"] and seen["reloaded"]
+
+
+def mapped(folder: Path, x: np.ndarray, name: str = "x.npy") -> np.memmap:
+    """``x`` written to a .npy file and mapped read-only, as ``dataset_version_open`` leaves
+    features too large for memory."""
+    out = np.lib.format.open_memmap(folder / name, mode="w+", dtype=x.dtype, shape=x.shape)
+    out[:] = x
+    out.flush()
+    del out
+    return np.load(folder / name, mmap_mode="r")
+
+
+def normalization(model: keras.Model) -> tuple[float, float]:
+    layer = model.get_layer("normalize")
+    return float(as_numpy(layer.mean).reshape(())), float(as_numpy(layer.variance).reshape(()))
+
+
+def test_a_memory_mapped_x_trains_as_well_as_the_same_array(tmp_path, monkeypatch):
+    x, y = blobs()
+    hp = {"epochs": 4, "learning_rate": 0.01}
+    in_memory = trainer.train(x, y, architecture="mlp", hyperparameters=hp)
+    read = []
+    rows = feeding._Reader.rows
+    monkeypatch.setattr(
+        feeding._Reader, "rows", lambda self, i: read.append(len(i)) or rows(self, i)
+    )
+
+    on_disk = trainer.train(mapped(tmp_path, x), y, architecture="mlp", hyperparameters=hp)
+
+    assert (
+        on_disk.split_sizes == in_memory.split_sizes == {"train": 84, "validation": 18, "test": 18}
+    )
+    assert on_disk.test_indices.tolist() == in_memory.test_indices.tolist()
+    assert on_disk.test_metrics["test_accuracy"] > 0.9 and on_disk.test_metrics["test_loss"] > 0
+    assert [row["epoch"] for row in on_disk.history] == [1, 2, 3, 4]
+    assert normalization(on_disk.model) == pytest.approx(normalization(in_memory.model), rel=1e-5)
+    # every row went through the reader (the statistics, 4 epochs of training and validation,
+    # the test), a batch or a chunk at a time; TensorFlow reads two batches more of each to
+    # learn their shapes
+    assert sum(read) >= 84 + 4 * (84 + 18) + 18 and max(read) <= 84
+
+
+def test_a_mapped_x_is_never_converted_whole(tmp_path, monkeypatch):
+    """A float64 file: converting it to float32 in one go would copy it all into memory."""
+    x, y = blobs(classes=2)
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("the mapped array was converted whole")
+
+    monkeypatch.setattr(np.memmap, "astype", refuse)
+    result = trainer.train(
+        mapped(tmp_path, x.astype(np.float64)),
+        y,
+        architecture="linear",
+        hyperparameters={"epochs": 5, "learning_rate": 0.1},
+    )
+
+    assert result.test_metrics["test_accuracy"] > 0.9
+
+
+def test_a_mapped_x_keeps_a_recorded_split_and_stops_early(tmp_path):
+    x, y = noise()
+    split = fixed_split(len(x), validation=40, test=20)
+    hp = {"epochs": 40, "learning_rate": 0.05, "hidden_units": 64, "dropout": 0}
+    hp.update(batch_size=16, early_stopping_patience=2)
+
+    result = trainer.train(
+        mapped(tmp_path, x), y, architecture="mlp", hyperparameters=hp, split=split
+    )
+
+    assert result.split_sizes == {"train": 100, "validation": 40, "test": 20}
+    assert result.test_indices.tolist() == np.flatnonzero(split == 2).tolist()
+    val_losses = [row["val_loss"] for row in result.history]
+    assert result.stopped_epoch is not None and result.stopped_epoch < 40
+    assert result.best_epoch == int(np.argmin(val_losses)) + 1
+    assert result.stopped_epoch == len(val_losses) == result.best_epoch + 2
+    validation = split == 1
+    loss, _ = result.model.evaluate(x[validation], y[validation], batch_size=16, verbose=0)
+    assert loss == pytest.approx(min(val_losses), rel=1e-4)  # the best epoch's weights
+    assert set(result.test_metrics) == {"test_loss", "test_accuracy"}
+
+
+def test_a_mapped_x_reports_every_batch_and_stops_when_asked(tmp_path):
+    x, y = blobs()
+    seen = []
+
+    result = trainer.train(
+        mapped(tmp_path, x),
+        y,
+        architecture="linear",
+        hyperparameters={"epochs": 5, "batch_size": 20},
+        on_batch=lambda *args: seen.append(args),
+        should_stop=lambda: len(seen) >= 7,
+    )
+
+    # 84 training rows in batches of 20: the last of the 5 holds 4
+    assert result.cancelled and result.test_metrics == {}
+    assert seen == [(1, b, 5, 20) for b in range(1, 6)] + [(2, 1, 5, 20), (2, 2, 5, 20)]
+
+
+def test_a_model_trained_from_disk_reloads_in_safe_mode(tmp_path):
+    x, y = blobs()
+    result = trainer.train(
+        mapped(tmp_path, x), y, architecture="mlp", hyperparameters={"epochs": 1}
+    )
+
+    result.model.save(tmp_path / "model.keras")
+    again = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+
+    assert normalization(again) == pytest.approx(normalization(result.model))
+    np.testing.assert_allclose(as_numpy(again(x[:3])), as_numpy(result.model(x[:3])), rtol=1e-5)
+
+
+def test_predict_reads_the_rows_asked_for_in_their_order(tmp_path):
+    x, y = blobs()
+    result = trainer.train(x, y, architecture="linear", hyperparameters={"epochs": 1})
+    rows = np.array([100, 3, 57, 3, 0, 119, 42])
+
+    from_disk = trainer.predict(result.model, mapped(tmp_path, x), rows, batch_size=3)
+    from_memory = trainer.predict(result.model, x, rows, batch_size=3)
+
+    assert isinstance(from_disk, np.ndarray) and from_disk.shape == (7, 3)
+    np.testing.assert_allclose(from_disk, from_memory, rtol=1e-6)
+    np.testing.assert_allclose(from_disk, as_numpy(result.model(x[rows])), rtol=1e-5)
+
+
+def test_batches_from_disk_cover_every_row_once_an_epoch_in_a_seeded_order(tmp_path):
+    x = np.arange(50 * 3, dtype=np.float64).reshape(50, 3)  # row i starts with 3 * i
+    y = np.arange(50) % 4
+    rows = np.arange(5, 50)  # 45 rows: batches of 10, 10, 10, 10, 5
+    batches = feeding.Rows(mapped(tmp_path, x), rows, y, batch_size=10, seed=7)
+
+    def epoch():
+        got = [batches[i] for i in range(len(batches))]
+        batches.on_epoch_end()
+        return got
+
+    first, second = epoch(), epoch()
+    assert len(batches) == 5 and [len(b[0]) for b in first] == [10, 10, 10, 10, 5]
+    for features, labels in first + second:
+        assert features.dtype == np.float32
+        index = (features[:, 0] / 3).astype(int)
+        assert labels.tolist() == y[index].tolist()  # each row keeps its own label
+    order = [np.concatenate([(f[:, 0] / 3).astype(int) for f, _ in e]) for e in (first, second)]
+    assert sorted(order[0].tolist()) == sorted(order[1].tolist()) == rows.tolist()
+    assert order[0].tolist() != order[1].tolist() != rows.tolist()  # shuffled, anew each epoch
+    again = feeding.Rows(mapped(tmp_path, x, "y.npy"), rows, y, batch_size=10, seed=7)
+    assert np.array_equal(again[0][0], first[0][0])
+
+
+def test_only_a_memmap_of_a_whole_file_is_read_from_disk(tmp_path):
+    x = mapped(tmp_path, np.zeros((4, 2), dtype=np.float32))
+
+    assert feeding.on_disk(x)
+    # views of it, and arrays in memory, are used as arrays
+    assert not any(feeding.on_disk(v) for v in (x[1:], np.asarray(x), np.array(x), np.zeros(3)))
