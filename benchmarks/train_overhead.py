@@ -2,13 +2,14 @@
 """What the platform adds to a training run: a run on a real worker (claim to SUCCEEDED, with
 per-batch heartbeats, MLflow logging, evaluation, plots and the model's upload and
 registration) against the same training done bare in a process of its own, in interleaved
-pairs; and how long a submitted run waits for an idle, warm worker to claim it.
+pairs; how long a submitted run waits for an idle, warm worker to claim it; and a sweep's wall
+time (submitted to its last run ended) over as many times one run's (submitted to ended).
 
 Starts what it needs on this machine (a moto S3 endpoint unless AWS_S3_ENDPOINT_URL is set, a
 PostgreSQL database, Redis key prefixes, one Celery worker) and removes it afterwards. Prints
 one JSON object.
 
-    .venv/bin/python benchmarks/train_overhead.py [--pairs 3] [--epochs 20]
+    .venv/bin/python benchmarks/train_overhead.py [--pairs 3] [--epochs 20] [--sweep 12]
 """
 
 import argparse
@@ -89,11 +90,37 @@ def platform_run(env: dict, epochs: int) -> tuple[float, float]:
     return run_times(env, run_id)
 
 
+def sweep_seconds(env: dict, runs: int, epochs: int) -> dict:
+    """A sweep of ``runs`` runs of the same size as the pairs' (learning rates crossed with
+    seeds), through the command: submitted to every run ended."""
+    space = {"learning_rate": [0.001, 0.002, 0.003, 0.004], "seed": list(range(-(-runs // 4)))}
+    space["epochs"] = epochs
+    started = time.perf_counter()
+    out = manage(
+        env,
+        *("sweep", "--dataset", "digits", "--experiment", "bench", "--model-name", "bench"),
+        *("--space", json.dumps(space), "--random", str(runs), "--wait", "--timeout", "1800"),
+    )
+    wall = time.perf_counter() - started
+    if out.splitlines()[-1] != "SUCCEEDED":
+        raise SystemExit(f"the sweep did not succeed:\n{out}")
+    return {"runs": runs, "wall_s": round(wall, 2)}
+
+
+def single_wall_seconds(env: dict, epochs: int) -> float:
+    """One run through the same command path: submitted to ended."""
+    started = time.perf_counter()
+    platform_run(env, epochs)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--sweep", type=int, default=0, help="runs of a sweep to time (0: none)")
     args = parser.parse_args()
+    sweep = None
     with real_services(f"train{uuid.uuid4().hex[:6]}") as env:
         create_database(env)
         worker = None
@@ -125,6 +152,13 @@ def main() -> None:
                         "claim_delay_s": round(queued, 3),
                     }
                 )
+            if args.sweep:
+                # A single run and the sweep, each submitted and waited for by the command.
+                singles = [single_wall_seconds(env, args.epochs) for _ in range(2)]
+                sweep = sweep_seconds(env, args.sweep, args.epochs)
+                one = statistics.median(singles)
+                sweep["one_run_wall_s"] = round(one, 2)
+                sweep["ratio_to_n_runs"] = round(sweep["wall_s"] / (args.sweep * one), 3)
         finally:
             if worker is not None:
                 worker.terminate()
@@ -140,6 +174,7 @@ def main() -> None:
                 "median_claim_delay_s": round(
                     statistics.median(p["claim_delay_s"] for p in pairs), 3
                 ),
+                "sweep": sweep,
             },
             indent=2,
         )

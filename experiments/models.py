@@ -21,6 +21,42 @@ RUN_STATUSES = [
 ]
 
 
+class Sweep(models.Model):
+    """A hyperparameter search: runs of one architecture on one dataset version, each with a
+    point of ``space``, ranked by ``metric``. Its status and progress come from its runs
+    (``selectors.sweep_list`` computes them), so they can never disagree with them."""
+
+    TEAM_PATH = "experiment__team"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.PROTECT, related_name="sweeps")
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion", on_delete=models.PROTECT, related_name="sweeps"
+    )
+    architecture = models.CharField(max_length=32)
+    model_name = models.SlugField(
+        max_length=100, help_text="Registered model that the best run is registered into."
+    )
+    space = models.JSONField(help_text="hyperparameter: values to try (lists are crossed)")
+    random = models.PositiveIntegerField(
+        null=True, blank=True, help_text="runs drawn from the grid; empty: the whole grid"
+    )
+    seed = models.PositiveIntegerField(default=0, help_text="seed of the random draw")
+    metric = models.CharField(max_length=32, default="val_accuracy")
+    cancel_requested = models.BooleanField(default=False)
+    mlflow_run_id = models.CharField(max_length=64, blank=True, help_text="the parent run")
+    mlflow_closed = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"sweep {self.pk} ({self.architecture} on {self.dataset_version_id})"
+
+
 class TrainingRun(Job):
     WAITING, ACTIVE, SUCCESS = JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.SUCCEEDED
     TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
@@ -47,6 +83,16 @@ class TrainingRun(Job):
     backend = models.CharField(max_length=32, blank=True, help_text="Keras backend")
     devices = models.JSONField(default=list, blank=True)
     distribution = models.CharField(max_length=64, blank=True)
+    sweep = models.ForeignKey(
+        Sweep, null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
+    register = models.BooleanField(
+        default=True,
+        help_text="register a model version when it succeeds (a sweep registers by choice)",
+    )
+    # The stored model of a run that succeeded without registering: what registering it
+    # later needs (name, sha256, size_bytes, signature, mlflow_model_uri).
+    artifact = models.JSONField(default=dict, blank=True)
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )

@@ -4,6 +4,7 @@ This module loads Keras and MLflow: only the ``train_run`` task imports it, insi
 so the worker's parent process (which forks) never initialises TensorFlow.
 """
 
+import contextlib
 import logging
 import tempfile
 import time
@@ -14,13 +15,13 @@ from django.conf import settings
 from django.db import transaction
 
 from datasets.selectors import dataset_version_transforms
-from datasets.services import dataset_version_load
+from datasets.services import dataset_version_open
 from hpml_portal import mlflow_client
 from hpml_portal.jobs import Heartbeat
 from hpml_portal.storage import StoredObject, delete_quietly, save_content_addressed, sha256_file
 from models_registry.services import Artifact, model_version_register
 
-from .models import TrainingRun
+from .models import Sweep, TrainingRun
 from .services import (
     training_run_claim,
     training_run_fail,
@@ -117,9 +118,6 @@ def _execute(run_id: int) -> TrainingRun:
     )
     stored: StoredObject | None = None
     try:
-        data = dataset_version_load(version=run.dataset_version)
-        transforms = dataset_version_transforms(run.dataset_version)
-        x, y = data.x, data.y
         experiment = run.experiment
         tags = {
             "hpml.run_id": str(run.pk),
@@ -132,12 +130,26 @@ def _execute(run_id: int) -> TrainingRun:
         }
         if run.retry_of_id:
             tags["hpml.retry_of"] = str(run.retry_of_id)
-        with mlflow_client.tracked_run(
-            experiment=experiment.ref,
-            known_experiment_id=experiment.mlflow_experiment_id,
-            run_name=f"run-{run.pk}",
-            tags=tags,
-        ) as tracker:
+        if run.sweep_id:  # nested under the sweep's run in the MLflow UI
+            tags["hpml.sweep_id"] = str(run.sweep_id)
+            tags["mlflow.parentRunId"] = _sweep_parent_run(run)
+        transforms = dataset_version_transforms(run.dataset_version)
+        # Features too large for memory go to a file in this folder (removed at once if
+        # loading fails), which stays until training, evaluation and model logging are done.
+        with contextlib.ExitStack() as opening:
+            folder = opening.enter_context(tempfile.TemporaryDirectory(prefix="hpml-data-"))
+            data = dataset_version_open(version=run.dataset_version, folder=Path(folder))
+            scratch = opening.pop_all()
+        x, y = data.x, data.y
+        with (
+            scratch,
+            mlflow_client.tracked_run(
+                experiment=experiment.ref,
+                known_experiment_id=experiment.mlflow_experiment_id,
+                run_name=f"run-{run.pk}",
+                tags=tags,
+            ) as tracker,
+        ):
             training_run_set_tracking(
                 run=run, mlflow_run_id=tracker.run_id, experiment_id=tracker.experiment_id
             )
@@ -200,6 +212,38 @@ def _execute(run_id: int) -> TrainingRun:
         return training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
 
 
+def _sweep_parent_run(run: TrainingRun) -> str:
+    """The MLflow run of the run's sweep, made by the sweep's first run to start; the sweep's
+    row is locked meanwhile so that two runs starting together make one."""
+    with transaction.atomic():
+        sweep = Sweep.objects.select_for_update().get(pk=run.sweep_id)
+        if not sweep.mlflow_run_id:
+            experiment = run.experiment
+            sweep.mlflow_run_id = mlflow_client.create_parent_run(
+                experiment=experiment.ref,
+                known_experiment_id=experiment.mlflow_experiment_id,
+                run_name=f"sweep-{sweep.pk}",
+                tags={
+                    "hpml.sweep_id": str(sweep.pk),
+                    "hpml.team": experiment.team.slug,
+                    "hpml.dataset": run.dataset_version.ref,
+                    "hpml.dataset_sha256": run.dataset_version.sha256,
+                    "mlflow.source.name": f"hpml-portal sweep {sweep.pk}",
+                    "mlflow.source.type": "JOB",
+                },
+                params={
+                    "architecture": sweep.architecture,
+                    "dataset": run.dataset_version.ref,
+                    "metric": sweep.metric,
+                    "random": sweep.random if sweep.random is not None else "grid",
+                    "seed": sweep.seed,
+                    **{f"space.{name}": values for name, values in sweep.space.items()},
+                },
+            )
+            sweep.save(update_fields=["mlflow_run_id"])
+        return sweep.mlflow_run_id
+
+
 def _portal_url(path: str) -> str:
     base = settings.PORTAL_URL.rstrip("/")
     return f"{base}{path}" if base else path
@@ -232,7 +276,7 @@ def _evaluate(run, result, x, y, transforms, tracker) -> dict:
     # The network as trained takes processed rows; the registered model (with the recipe's
     # layers in front) takes raw ones.
     network = result.model.get_layer(run.architecture) if transforms else result.model
-    probabilities = np.asarray(network.predict(x[test], batch_size=1024, verbose=0))
+    probabilities = trainer.predict(network, x, test, batch_size=1024)  # x may be on disk
     true_index = np.unique(y, return_inverse=True)[1][test]
     judged = evaluation.evaluate(true_index, probabilities, result.classes)
     tracker.log_metrics_later({"test_macro_f1": judged["macro_f1"]})
@@ -270,7 +314,9 @@ def _store_model(model, folder: str) -> StoredObject:
 
 def _register(run, result, stored, metrics, model_uri, mlflow_run_id) -> TrainingRun:
     """Register the stored model and end the run SUCCEEDED, in one transaction; unless the run
-    was cancelled (or closed by the reaper) meanwhile: then nothing is registered."""
+    was cancelled (or closed by the reaper) meanwhile: then nothing is registered.
+
+    A run that registers only by choice (a sweep's) keeps what registering needs instead."""
     signature = {
         "input_shape": result.input_shape,
         "input_dtype": "float32",
@@ -283,6 +329,19 @@ def _register(run, result, stored, metrics, model_uri, mlflow_run_id) -> Trainin
                 delete_quietly(stored.name)
             return training_run_finish(
                 run_id=run.pk, status=TrainingRun.Status.CANCELLED, metrics=metrics
+            )
+        if not run.register:
+            TrainingRun.objects.filter(pk=run.pk).update(
+                artifact={
+                    "name": stored.name,
+                    "sha256": stored.sha256,
+                    "size_bytes": stored.size,
+                    "signature": signature,
+                    "mlflow_model_uri": model_uri,
+                }
+            )
+            return training_run_finish(
+                run_id=run.pk, status=TrainingRun.Status.SUCCEEDED, metrics=metrics
             )
         model_version_register(
             model_name=run.model_name,

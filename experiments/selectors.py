@@ -1,12 +1,13 @@
 """Reads of experiments and training runs, scoped to what the caller's teams hold."""
 
-from django.db.models import Count, QuerySet
+from django.db.models import Case, Count, F, Max, Prefetch, Q, QuerySet, Value, When
 
 from accounts import access
 from accounts.access import Capability
 from accounts.selectors import one_by_name
 
-from .models import Experiment, TrainingRun
+from .models import Experiment, Sweep, TrainingRun
+from .training.sweep_space import METRICS
 
 
 def experiment_list(
@@ -31,3 +32,67 @@ def training_run_list(
         "experiment__team", "dataset_version__dataset", "model_version__model", "created_by"
     )
     return access.scope(runs, user, TrainingRun.TEAM_PATH, capability)
+
+
+def _sweep_status() -> Case:
+    """A sweep's status, from its runs: QUEUED until one starts, RUNNING until all have ended,
+    then CANCELLED when it was cancelled, SUCCEEDED when some run succeeded, else FAILED (or
+    CANCELLED when every run was cancelled on its own)."""
+    status = TrainingRun.Status
+    ended = Q(runs_done=F("runs_total"))
+    return Case(
+        When(ended & Q(cancel_requested=True), then=Value(status.CANCELLED)),
+        When(ended & Q(runs_succeeded__gt=0), then=Value(status.SUCCEEDED)),
+        When(ended & Q(runs_failed__gt=0), then=Value(status.FAILED)),
+        When(ended, then=Value(status.CANCELLED)),
+        When(Q(runs_running__gt=0) | Q(runs_done__gt=0), then=Value(status.RUNNING)),
+        default=Value(status.QUEUED),
+    )
+
+
+def sweep_list(*, user, capability: Capability | None = Capability.READ) -> QuerySet[Sweep]:
+    """Sweeps with ``status``, ``runs_total``, ``runs_done`` and ``finished_at`` computed from
+    their runs."""
+    status = TrainingRun.Status
+
+    def runs(*statuses) -> Count:
+        return Count("runs", filter=Q(runs__status__in=statuses))
+
+    sweeps = (
+        Sweep.objects.select_related("experiment__team", "dataset_version__dataset", "created_by")
+        .annotate(
+            runs_total=Count("runs"),
+            runs_done=runs(*TrainingRun.TERMINAL),
+            runs_running=runs(status.RUNNING),
+            runs_succeeded=runs(status.SUCCEEDED),
+            runs_failed=runs(status.FAILED),
+            last_finished_at=Max("runs__finished_at"),
+        )
+        .annotate(status=_sweep_status())
+        .order_by("-created_at", "-pk")
+        .prefetch_related(
+            Prefetch(
+                "runs",
+                queryset=TrainingRun.objects.select_related("model_version__model").order_by("pk"),
+            )
+        )
+    )
+    return access.scope(sweeps, user, Sweep.TEAM_PATH, capability)
+
+
+def sweep_ranked_runs(sweep: Sweep, runs=None) -> list[TrainingRun]:
+    """The sweep's runs, best first by its metric: runs that have a value of it (ties: the
+    earlier run), then the rest by id."""
+    if runs is None:
+        runs = sweep.runs.all()  # prefetched by sweep_list
+    sign = -1 if METRICS.get(sweep.metric) == "max" else 1
+
+    def key(run: TrainingRun):
+        value = (
+            run.metrics.get(sweep.metric) if run.status == TrainingRun.Status.SUCCEEDED else None
+        )
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return (1, 0.0, run.pk)
+        return (0, sign * float(value), run.pk)
+
+    return sorted(runs, key=key)

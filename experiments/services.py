@@ -1,6 +1,7 @@
 """Every write to experiments and training runs (the run's own work is in ``runner.py``)."""
 
 import logging
+import secrets
 
 from django.conf import settings
 from django.db import transaction
@@ -15,7 +16,8 @@ from hpml_portal.errors import Conflict, InvalidRequest
 from hpml_portal.jobs import job_beat, job_claim, job_finish, job_flag, job_reaped, job_send
 from hpml_portal.validation import check_name
 
-from .models import Experiment, TrainingRun
+from .models import Experiment, Sweep, TrainingRun
+from .training import sweep_space
 from .training.hyperparameters import (
     HyperparameterError,
     check_input_shape,
@@ -37,6 +39,24 @@ class RunEnded(TrainingError, Conflict):
 
 class RunNotRetryable(TrainingError, Conflict):
     """Only runs that failed or were cancelled are run again (HTTP 409)."""
+
+    http_status = 409
+
+
+class RunNotRegistrable(TrainingError, Conflict):
+    """Only a run that succeeded holds a model to register (HTTP 409)."""
+
+    http_status = 409
+
+
+class SweepEnded(TrainingError, Conflict):
+    """Every run of the sweep has already ended (HTTP 409)."""
+
+    http_status = 409
+
+
+class NoBestRun(TrainingError, Conflict):
+    """No run of the sweep has succeeded with its metric yet (HTTP 409)."""
 
     http_status = 409
 
@@ -92,27 +112,19 @@ def training_run_create(
     architecture is unknown or cannot take the data, a hyperparameter is unknown, not a number
     or out of range, or the team already has TEAM_MAX_ACTIVE_RUNS queued and running runs.
     """
-    owner = dataset_version.dataset.team
-    access.require(user, owner, Capability.WRITE, "train")
-    if team is not None and team.pk != owner.pk:
-        raise TrainingError(
-            f"dataset version {dataset_version.ref} belongs to team {owner.slug!r}, the "
-            f"experiment to team {team.slug!r}: train in the dataset's team"
-        )
-    _check_slug("experiment", experiment_name)
-    _check_slug("model", model_name)
-    if dataset_version.status != DatasetVersion.Status.READY:
-        raise TrainingError(
-            f"dataset version {dataset_version.ref} is {dataset_version.status}, not READY: "
-            "only READY versions can be trained on"
-        )
+    owner = _check_run_request(
+        dataset_version=dataset_version,
+        experiment_name=experiment_name,
+        model_name=model_name,
+        architecture=architecture,
+        team=team,
+        user=user,
+        doing="train",
+    )
     try:
         resolved = resolve_hyperparameters(architecture, hyperparameters)
-        check_input_shape(architecture, dataset_version.schema.get("feature_shape", []))
     except HyperparameterError as exc:
         raise TrainingError(str(exc)) from exc
-    if dataset_version.schema.get("num_classes", 0) < 2:
-        raise TrainingError(f"dataset version {dataset_version.ref} has fewer than 2 classes")
     with transaction.atomic():
         _check_run_limit(owner)
         experiment, _ = Experiment.objects.get_or_create(
@@ -126,9 +138,39 @@ def training_run_create(
             model_name=model_name,
             created_by=user,
             retry_of=retry_of,
+            # A sweep's run retried stays in its sweep, and registers only by choice too.
+            sweep=retry_of.sweep if retry_of else None,
+            register=retry_of.register if retry_of else True,
         )
         transaction.on_commit(lambda: _enqueue(run))
     return run
+
+
+def _check_run_request(
+    *, dataset_version, experiment_name, model_name, architecture, team, user, doing
+) -> Team:
+    """What a run and a sweep both need; returns the dataset's team, which owns them."""
+    owner = dataset_version.dataset.team
+    access.require(user, owner, Capability.WRITE, doing)
+    if team is not None and team.pk != owner.pk:
+        raise TrainingError(
+            f"dataset version {dataset_version.ref} belongs to team {owner.slug!r}, the "
+            f"experiment to team {team.slug!r}: train in the dataset's team"
+        )
+    _check_slug("experiment", experiment_name)
+    _check_slug("model", model_name)
+    if dataset_version.status != DatasetVersion.Status.READY:
+        raise TrainingError(
+            f"dataset version {dataset_version.ref} is {dataset_version.status}, not READY: "
+            "only READY versions can be trained on"
+        )
+    try:
+        check_input_shape(architecture, dataset_version.schema.get("feature_shape", []))
+    except HyperparameterError as exc:
+        raise TrainingError(str(exc)) from exc
+    if dataset_version.schema.get("num_classes", 0) < 2:
+        raise TrainingError(f"dataset version {dataset_version.ref} has fewer than 2 classes")
+    return owner
 
 
 def training_run_retry(*, run: TrainingRun, user=None) -> TrainingRun:
@@ -154,9 +196,9 @@ def training_run_retry(*, run: TrainingRun, user=None) -> TrainingRun:
     )
 
 
-def _check_run_limit(team: Team) -> None:
-    """Refuse a run past the team's limit; the team row is locked so that two requests at the
-    limit cannot both get through."""
+def _check_run_limit(team: Team, adding: int = 1) -> None:
+    """Refuse ``adding`` runs past the team's limit; the team row is locked so that two
+    requests at the limit cannot both get through."""
     limit = settings.TEAM_MAX_ACTIVE_RUNS
     if not limit:
         return
@@ -164,11 +206,195 @@ def _check_run_limit(team: Team) -> None:
     active = TrainingRun.objects.filter(
         experiment__team=team, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
     ).count()
-    if active >= limit:
+    if active + adding > limit:
+        asked = "a run" if adding == 1 else f"{adding} runs"
         raise RunLimitReached(
-            f"team {team.slug!r} already has {active} queued or running training runs, its "
-            f"limit (TEAM_MAX_ACTIVE_RUNS={limit}): wait for some to end, or cancel some"
+            f"team {team.slug!r} has {active} queued or running training runs, and its limit "
+            f"is {limit} (TEAM_MAX_ACTIVE_RUNS={limit}): {asked} more would pass it; wait for "
+            "some to end, or cancel some"
         )
+
+
+def sweep_create(
+    *,
+    experiment_name: str,
+    dataset_version: DatasetVersion,
+    model_name: str,
+    space: object,
+    architecture: str = "mlp",
+    random: object = None,
+    seed: int | None = None,
+    metric: str = sweep_space.DEFAULT_METRIC,
+    team: Team | None = None,
+    user=None,
+) -> Sweep:
+    """Check a hyperparameter search, create the sweep and its QUEUED runs in one transaction
+    and queue the runs after commit.
+
+    The runs are those of ``sweep_space.expand``: the whole grid of ``space``, or ``random``
+    distinct points of it drawn with ``seed`` (drawn here when None, and recorded). They do
+    not register models: ``sweep_register_best`` registers the best one. Nothing is created
+    when any check fails: those of a single run, a bad space or metric, a sweep larger than
+    SWEEP_MAX_RUNS, or more runs than the team's limit leaves room for.
+    """
+    owner = _check_run_request(
+        dataset_version=dataset_version,
+        experiment_name=experiment_name,
+        model_name=model_name,
+        architecture=architecture,
+        team=team,
+        user=user,
+        doing="run sweeps",
+    )
+    if seed is None:
+        seed = secrets.randbelow(2**31)
+    elif isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+        raise TrainingError(f"seed must be a whole number from 0 to 2147483647, got {seed!r}")
+    try:
+        expanded = sweep_space.expand(
+            architecture,
+            space,
+            random=random,
+            seed=seed,
+            max_runs=settings.SWEEP_MAX_RUNS,
+            metric=metric,
+        )
+    except HyperparameterError as exc:
+        raise TrainingError(str(exc)) from exc
+    with transaction.atomic():
+        _check_run_limit(owner, adding=len(expanded.runs))
+        experiment, _ = Experiment.objects.get_or_create(
+            team=owner, name=experiment_name, defaults={"created_by": user}
+        )
+        sweep = Sweep.objects.create(
+            experiment=experiment,
+            dataset_version=dataset_version,
+            architecture=architecture,
+            model_name=model_name,
+            space=space,
+            random=random,
+            seed=seed,
+            metric=metric,
+            created_by=user,
+        )
+        runs = TrainingRun.objects.bulk_create(
+            TrainingRun(
+                experiment=experiment,
+                dataset_version=dataset_version,
+                architecture=architecture,
+                hyperparameters=hyperparameters,
+                model_name=model_name,
+                sweep=sweep,
+                register=False,
+                created_by=user,
+            )
+            for hyperparameters in expanded.runs
+        )
+        transaction.on_commit(lambda: [_enqueue(run) for run in runs])
+    return sweep
+
+
+def sweep_cancel(*, sweep: Sweep, user=None) -> int:
+    """Cancel a sweep: its queued runs end CANCELLED now, its running ones stop at their next
+    batch, and the sweep ends CANCELLED once they have. Returns how many runs were asked to
+    stop. A sweep whose runs have all ended cannot be cancelled."""
+    access.require(user, sweep.experiment.team, Capability.WRITE, "cancel sweeps")
+    with transaction.atomic():
+        Sweep.objects.filter(pk=sweep.pk).update(cancel_requested=True)
+        stopping = 0
+        for run_id in sweep.runs.exclude(status__in=TrainingRun.TERMINAL).values_list(
+            "pk", flat=True
+        ):
+            stopping += bool(_stop(run_id))
+        if not stopping:  # raised inside the transaction: the flag is not kept either
+            raise SweepEnded(f"sweep {sweep.pk} has already ended: none of its runs is left")
+        transaction.on_commit(lambda: _settle_later(sweep.pk))
+    return stopping
+
+
+def _stop(run_id: int) -> bool:
+    """A queued run ends CANCELLED, a running one is flagged; False when it had ended."""
+    return job_finish(
+        TrainingRun,
+        run_id,
+        TrainingRun.Status.CANCELLED,
+        only_from=[TrainingRun.WAITING],
+        cancel_requested=True,
+    ) or job_flag(TrainingRun, run_id, cancel_requested=True)
+
+
+def _settle_later(sweep_id: int) -> None:
+    """Close the sweep's MLflow parent run from a worker, once its runs have all ended."""
+    from .tasks import settle_sweep
+
+    try:
+        settle_sweep.delay(sweep_id)
+    except Exception:  # its last run's worker, or the next cancel, settles it
+        logger.exception("could not queue the settling of sweep %s", sweep_id)
+
+
+def sweep_best_run(sweep: Sweep, runs=None) -> TrainingRun | None:
+    """The sweep's SUCCEEDED run with the best value of its metric (ties: the earlier run);
+    None when no run has one."""
+    from .selectors import sweep_ranked_runs
+
+    ranked = sweep_ranked_runs(sweep, runs)
+    best = ranked[0] if ranked else None
+    if best is None or best.status != TrainingRun.Status.SUCCEEDED:
+        return None
+    return best if _metric_value(best, sweep.metric) is not None else None
+
+
+def _metric_value(run: TrainingRun, metric: str) -> float | None:
+    value = run.metrics.get(metric)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def sweep_register_best(*, sweep: Sweep, user=None):
+    """Register the model of the sweep's best run (``training_run_register``)."""
+    access.require(user, sweep.experiment.team, Capability.WRITE, "register models")
+    best = sweep_best_run(sweep, sweep.runs.order_by("pk"))  # as they are now, not as read
+    if best is None:
+        raise NoBestRun(
+            f"no run of sweep {sweep.pk} has succeeded with {sweep.metric} yet: nothing to register"
+        )
+    return training_run_register(run=best, user=user)
+
+
+def training_run_register(*, run: TrainingRun, user=None):
+    """Register the model a SUCCEEDED run stored as the next version of its model, once:
+    ``(version, created)``, where ``created`` is False when the run was registered already.
+    """
+    from models_registry.services import Artifact, model_version_register
+
+    access.require(user, run.experiment.team, Capability.WRITE, "register models")
+    with transaction.atomic():
+        locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        existing = getattr(locked, "model_version", None)
+        if existing is not None:
+            return existing, False
+        if locked.status != TrainingRun.Status.SUCCEEDED or not locked.artifact:
+            raise RunNotRegistrable(
+                f"run {run.pk} is {locked.status}: only a run that succeeded holds a model "
+                "to register"
+            )
+        stored = locked.artifact
+        version = model_version_register(
+            model_name=locked.model_name,
+            team=run.experiment.team,
+            artifact=Artifact(
+                name=stored["name"], sha256=stored["sha256"], size_bytes=stored["size_bytes"]
+            ),
+            signature=stored["signature"],
+            metrics=locked.metrics,
+            architecture=locked.architecture,
+            run=locked,
+            dataset_version=locked.dataset_version,
+            mlflow_run_id=locked.mlflow_run_id,
+            mlflow_model_uri=stored.get("mlflow_model_uri", ""),
+            user=user,
+        )
+    return version, True
 
 
 def _enqueue(run: TrainingRun) -> None:
@@ -233,16 +459,12 @@ def training_run_cancel(*, run: TrainingRun, user=None) -> TrainingRun:
     if run.is_terminal:
         raise RunEnded(f"run {run.pk} has already ended ({run.status})")
     # Both are conditional UPDATEs, so a worker claiming the run meanwhile cannot be missed.
-    changed = job_finish(
-        TrainingRun,
-        run.pk,
-        TrainingRun.Status.CANCELLED,
-        only_from=[TrainingRun.WAITING],
-        cancel_requested=True,
-    ) or job_flag(TrainingRun, run.pk, cancel_requested=True)
+    changed = _stop(run.pk)
     run.refresh_from_db()
     if not changed:  # it ended between the caller's read and now
         raise RunEnded(f"run {run.pk} has already ended ({run.status})")
+    if run.sweep_id and run.is_terminal:  # it may have been the sweep's last
+        transaction.on_commit(lambda: _settle_later(run.sweep_id))
     return run
 
 
@@ -277,3 +499,6 @@ def _end_reaped_mlflow_runs(sender, pks: list[int], **kwargs) -> None:
             end_mlflow_run.delay(mlflow_run_id, TrainingRun.Status.FAILED)
         except Exception:  # the run is closed here; MLflow shows it running until asked again
             logger.exception("could not queue the end of MLflow run %s", mlflow_run_id)
+    sweeps = TrainingRun.objects.filter(pk__in=pks, sweep__isnull=False)
+    for sweep_id in sweeps.values_list("sweep_id", flat=True).distinct():
+        _settle_later(sweep_id)

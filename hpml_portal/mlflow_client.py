@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import mlflow
 from django.conf import settings
 from mlflow import MlflowClient
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Param, RunTag
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +166,40 @@ def tracked_run(
     tracker.close()
     if mlflow.active_run() is not None:
         mlflow.end_run(status="FINISHED")
+
+
+def create_parent_run(
+    *,
+    experiment: str,
+    known_experiment_id: str = "",
+    run_name: str,
+    tags: Mapping[str, str],
+    params: Mapping[str, object],
+) -> str:
+    """Create a run that others nest under (a sweep's), left open; return its id."""
+    client = _client()
+    run = client.create_run(
+        known_experiment_id or experiment_id(experiment), run_name=run_name, tags=dict(tags)
+    )
+    client.log_batch(
+        run.info.run_id,
+        params=[Param(key, str(value)[:6000]) for key, value in params.items()],
+    )
+    return run.info.run_id
+
+
+def close_parent_run(
+    run_id: str, status: str, *, metrics: Mapping[str, float], tags: Mapping[str, str]
+) -> None:
+    """Record a parent run's outcome and end it with our terminal ``status``."""
+    client = _client()
+    stamp = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(key, float(value), stamp, 0) for key, value in metrics.items()],
+        tags=[RunTag(key, value) for key, value in tags.items()],
+    )
+    client.set_terminated(run_id, status=TERMINAL[status])
 
 
 def end_run(status: str) -> None:

@@ -7,7 +7,13 @@ from rest_framework_nested.routers import NestedSimpleRouter
 
 from accounts.api.views import AuditEventViewSet, TeamViewSet
 from datasets.api.views import DatasetVersionFlatViewSet, DatasetVersionViewSet, DatasetViewSet
-from experiments.api.views import ExperimentRunViewSet, ExperimentViewSet, TrainingRunViewSet
+from experiments.api.views import (
+    ExperimentRunViewSet,
+    ExperimentSweepViewSet,
+    ExperimentViewSet,
+    SweepViewSet,
+    TrainingRunViewSet,
+)
 from inference.api.views import PredictView
 from models_registry.api.views import (
     AliasEventViewSet,
@@ -25,6 +31,7 @@ router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("dataset-versions", DatasetVersionFlatViewSet, basename="datasetversion")
 router.register("experiments", ExperimentViewSet, basename="experiment")
 router.register("runs", TrainingRunViewSet, basename="trainingrun")
+router.register("sweeps", SweepViewSet, basename="sweep")
 router.register("models", RegisteredModelViewSet, basename="registeredmodel")
 
 # Nested resources: each looks its parent up among the caller's teams' objects.
@@ -32,6 +39,7 @@ datasets = NestedSimpleRouter(router, "datasets", lookup="dataset")
 datasets.register("versions", DatasetVersionViewSet, basename="dataset-versions")
 experiments = NestedSimpleRouter(router, "experiments", lookup="experiment")
 experiments.register("runs", ExperimentRunViewSet, basename="experiment-runs")
+experiments.register("sweeps", ExperimentSweepViewSet, basename="experiment-sweeps")
 models = NestedSimpleRouter(router, "models", lookup="model")
 models.register("versions", ModelVersionViewSet, basename="model-versions")
 models.register("alias-events", AliasEventViewSet, basename="model-alias-events")

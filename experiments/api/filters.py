@@ -2,7 +2,7 @@ import django_filters
 
 from accounts.api.filters import TeamNameFilter
 
-from ..models import Experiment, TrainingRun
+from ..models import Experiment, Sweep, TrainingRun
 
 
 class ExperimentFilter(TeamNameFilter):
@@ -31,3 +31,15 @@ class TrainingRunFilter(django_filters.FilterSet):
             "architecture",
             "model_name",
         ]
+
+
+class SweepFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="experiment__team__slug")
+    experiment = django_filters.NumberFilter(field_name="experiment_id")
+    dataset_version = django_filters.NumberFilter(field_name="dataset_version_id")
+    status = django_filters.ChoiceFilter(choices=TrainingRun.Status.choices)
+    model_name = django_filters.CharFilter()
+
+    class Meta:
+        model = Sweep
+        fields = ["team", "experiment", "dataset_version", "status", "model_name"]

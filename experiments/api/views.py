@@ -7,11 +7,19 @@ from rest_framework.response import Response
 from accounts.api.viewsets import NamedCreateMixin, NestedViewSet, TeamScopedViewSet
 from datasets.selectors import dataset_version_list
 from hpml_portal.errors import Unavailable
+from models_registry.api.serializers import ModelVersionSerializer
+from models_registry.models import ModelVersion
 
 from .. import selectors, services
 from ..models import TrainingRun
-from .filters import ExperimentFilter, TrainingRunFilter
-from .serializers import ExperimentSerializer, TrainingRunCreateSerializer, TrainingRunSerializer
+from .filters import ExperimentFilter, SweepFilter, TrainingRunFilter
+from .serializers import (
+    ExperimentSerializer,
+    SweepCreateSerializer,
+    SweepSerializer,
+    TrainingRunCreateSerializer,
+    TrainingRunSerializer,
+)
 
 
 class ExperimentViewSet(
@@ -56,18 +64,10 @@ class ExperimentRunViewSet(
         form = TrainingRunCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        # Another team's version reads as missing, like any object the caller cannot see.
-        dataset_version = (
-            dataset_version_list(user=request.user).filter(pk=data["dataset_version"]).first()
-        )
-        if dataset_version is None:
-            raise ValidationError(
-                {"dataset_version": [f"dataset version {data['dataset_version']} does not exist"]}
-            )
         run = services.training_run_create(
             experiment_name=experiment.name,
             team=experiment.team,
-            dataset_version=dataset_version,
+            dataset_version=_readable_version(request.user, data["dataset_version"]),
             model_name=data["model_name"],
             architecture=data["architecture"],
             hyperparameters=data["hyperparameters"],
@@ -77,6 +77,86 @@ class ExperimentRunViewSet(
         if run.status == TrainingRun.Status.FAILED:  # it could not be queued
             raise Unavailable(run.error)
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _readable_version(user, pk: int):
+    """The dataset version ``pk`` if the caller may read it: another team's reads as missing,
+    like any object the caller cannot see."""
+    version = dataset_version_list(user=user).filter(pk=pk).first()
+    if version is None:
+        raise ValidationError({"dataset_version": [f"dataset version {pk} does not exist"]})
+    return version
+
+
+class ExperimentSweepViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, NestedViewSet
+):
+    """The sweeps of one experiment; POST starts one: a grid or random search whose runs are
+    queued for the training workers (202)."""
+
+    selector = staticmethod(selectors.sweep_list)
+    parent_selector = staticmethod(selectors.experiment_list)
+    parent_kwarg, parent_field = "experiment_pk", "experiment"
+    serializer_class = SweepSerializer
+    filterset_class = SweepFilter
+    ordering_fields = ["created_at"]
+
+    @extend_schema(
+        request=SweepCreateSerializer,
+        responses={
+            202: SweepSerializer,
+            503: OpenApiResponse(description="no run of the sweep could be queued (broker down)"),
+        },
+    )
+    def create(self, request, *args, **kwargs):
+        experiment = self.get_parent()
+        form = SweepCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        sweep = services.sweep_create(
+            experiment_name=experiment.name,
+            team=experiment.team,
+            dataset_version=_readable_version(request.user, data["dataset_version"]),
+            model_name=data["model_name"],
+            architecture=data["architecture"],
+            space=data["space"],
+            random=data["random"],
+            seed=data["seed"],
+            metric=data["metric"],
+            user=request.user,
+        )
+        sweep = selectors.sweep_list(user=None).get(pk=sweep.pk)
+        if sweep.status == TrainingRun.Status.FAILED:  # not one run could be queued
+            raise Unavailable(f"sweep {sweep.pk} was not queued: {sweep.runs.all()[0].error}")
+        return Response(SweepSerializer(sweep).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SweepViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+    """Every sweep of your teams, with its runs best first and its best run."""
+
+    selector = staticmethod(selectors.sweep_list)
+    serializer_class = SweepSerializer
+    filterset_class = SweepFilter
+    ordering_fields = ["created_at"]
+
+    @extend_schema(request=None, responses=SweepSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel the sweep: its queued runs end now, its running ones at their next batch
+        (409 once every run has ended)."""
+        sweep = self.get_object()
+        services.sweep_cancel(sweep=sweep, user=request.user)
+        return Response(SweepSerializer(selectors.sweep_list(user=None).get(pk=sweep.pk)).data)
+
+    @extend_schema(
+        request=None, responses={200: ModelVersionSerializer, 201: ModelVersionSerializer}
+    )
+    @action(detail=True, methods=["post"], url_path="register-best")
+    def register_best(self, request, pk=None):
+        """Register the best run's model as the next version of the sweep's model: 201, or
+        200 with the version it already is (409 while no run has succeeded)."""
+        version, created = services.sweep_register_best(sweep=self.get_object(), user=request.user)
+        return _registered(version, created)
 
 
 class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
@@ -111,3 +191,21 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamS
             TrainingRunSerializer(selectors.training_run_list(user=None).get(pk=run.pk)).data,
             status=status.HTTP_202_ACCEPTED,
         )
+
+    @extend_schema(
+        request=None, responses={200: ModelVersionSerializer, 201: ModelVersionSerializer}
+    )
+    @action(detail=True, methods=["post"])
+    def register(self, request, pk=None):
+        """Register the model of a SUCCEEDED run that did not register one (a sweep's run):
+        201 with the new version, 200 with the version it already is (409 for other runs)."""
+        version, created = services.training_run_register(run=self.get_object(), user=request.user)
+        return _registered(version, created)
+
+
+def _registered(version, created: bool) -> Response:
+    version = ModelVersion.objects.select_related("model__team").get(pk=version.pk)
+    return Response(
+        ModelVersionSerializer(version).data,
+        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+    )

@@ -195,6 +195,46 @@ API_ROWS = [
     Row("trainingrun-cancel", "POST", lambda w: f"/api/v1/runs/{w.a.run.pk}/cancel/", write_a(200)),
     # Queued, not failed: writers learn it cannot be retried.
     Row("trainingrun-retry", "POST", lambda w: f"/api/v1/runs/{w.a.run.pk}/retry/", write_a(409)),
+    # Queued, not succeeded: writers learn it holds no model to register.
+    Row(
+        "trainingrun-register",
+        "POST",
+        lambda w: f"/api/v1/runs/{w.a.run.pk}/register/",
+        write_a(409),
+    ),
+    Row(
+        "experiment-sweeps-list",
+        "GET",
+        lambda w: f"/api/v1/experiments/{w.a.experiment.pk}/sweeps/",
+        READ_A,
+    ),
+    Row(
+        "experiment-sweeps-list",
+        "POST",
+        lambda w: f"/api/v1/experiments/{w.a.experiment.pk}/sweeps/",
+        write_a(202),
+        lambda w: {
+            "dataset_version": w.a.version.pk,
+            "model_name": "fresh",
+            "space": {"epochs": [1, 2]},
+        },
+    ),
+    Row(
+        "experiment-sweeps-detail",
+        "GET",
+        lambda w: f"/api/v1/experiments/{w.a.experiment.pk}/sweeps/{w.a.sweep.pk}/",
+        READ_A,
+    ),
+    Row("sweep-list", "GET", lambda w: "/api/v1/sweeps/", LIST),
+    Row("sweep-detail", "GET", lambda w: f"/api/v1/sweeps/{w.a.sweep.pk}/", READ_A),
+    Row("sweep-cancel", "POST", lambda w: f"/api/v1/sweeps/{w.a.sweep.pk}/cancel/", write_a(200)),
+    # No run has succeeded yet: writers learn there is nothing to register.
+    Row(
+        "sweep-register-best",
+        "POST",
+        lambda w: f"/api/v1/sweeps/{w.a.sweep.pk}/register-best/",
+        write_a(409),
+    ),
     Row("registeredmodel-list", "GET", lambda w: "/api/v1/models/", LIST),
     Row("registeredmodel-detail", "GET", lambda w: model_url(w), READ_A),
     Row("model-versions-list", "GET", lambda w: model_url(w, "versions/"), READ_A),
@@ -353,6 +393,7 @@ ADMIN_MODELS = {
     "datasets_datasetversion": AdminModel(lambda w: w.a.version, add=NO_ADD, **TEAM_OWNED),
     "experiments_experiment": AdminModel(lambda w: w.a.experiment, add=SCOPED_ADD, **TEAM_OWNED),
     "experiments_trainingrun": AdminModel(lambda w: w.a.run, add=NO_ADD, **TEAM_OWNED),
+    "experiments_sweep": AdminModel(lambda w: w.a.sweep, add=NO_ADD, **TEAM_OWNED),
     "models_registry_registeredmodel": AdminModel(lambda w: w.a.model, add=NO_ADD, **TEAM_OWNED),
     "models_registry_modelversion": AdminModel(
         lambda w: w.a.model_version, add=NO_ADD, **TEAM_OWNED

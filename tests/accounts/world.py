@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from accounts.models import AuditEvent, Team
 from accounts.services import api_token_create
 from datasets.models import Dataset, DatasetVersion
-from experiments.models import Experiment, TrainingRun
+from experiments.models import Experiment, Sweep, TrainingRun
 from hpml_portal.storage import delete_quietly, save_content_addressed, sha256_file
 from inference.models import PredictionLog
 from models_registry.models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
@@ -46,6 +46,7 @@ class TeamObjects:
     version: DatasetVersion
     experiment: Experiment
     run: TrainingRun
+    sweep: Sweep
     model: RegisteredModel
     model_version: ModelVersion
     markers: list[str] = field(default_factory=list)
@@ -91,11 +92,22 @@ def _team_objects(slug: str, marker: str, model_file) -> TeamObjects:
     version = DatasetVersionFactory(dataset=dataset, version=1, sha256=marker[:2] * 32)
     experiment = ExperimentFactory(team=team, name="baseline", description=f"{marker}-experiment")
     run = TrainingRunFactory(experiment=experiment, dataset_version=version)
+    sweep = Sweep.objects.create(
+        experiment=experiment,
+        dataset_version=version,
+        architecture="mlp",
+        model_name="digits",
+        space={"epochs": [1, 2], "marker": f"{marker}-sweep"},
+    )
+    TrainingRunFactory(experiment=experiment, dataset_version=version, sweep=sweep, register=False)
     model = RegisteredModelFactory(team=team, name="digits", description=f"{marker}-model")
     model_version = ModelVersionFactory(model=model, version=1, **model_file)
     model_alias_set(model_version=model_version, alias="production")
     markers = [f"{marker}-dataset", f"{marker}-experiment", f"{marker}-model", version.sha256]
-    return TeamObjects(team, dataset, version, experiment, run, model, model_version, markers)
+    markers.append(f"{marker}-sweep")
+    return TeamObjects(
+        team, dataset, version, experiment, run, sweep, model, model_version, markers
+    )
 
 
 def build(trained_model_file) -> World:
@@ -159,6 +171,7 @@ def tear_down(world: World) -> None:
     ModelVersion.objects.filter(model__team__in=teams).delete()
     RegisteredModel.objects.filter(team__in=teams).delete()
     TrainingRun.objects.filter(experiment__team__in=teams).delete()
+    Sweep.objects.filter(experiment__team__in=teams).delete()
     Experiment.objects.filter(team__in=teams).delete()
     DatasetVersion.objects.filter(dataset__team__in=teams).delete()
     Dataset.objects.filter(team__in=teams).delete()

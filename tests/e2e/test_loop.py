@@ -184,3 +184,44 @@ def test_a_running_run_is_cancelled_through_the_api(alive, api_client):
     assert run["status"] == "CANCELLED" and run["current_epoch"] < 1000
     assert run["model_version"] is None
     assert not ModelVersion.objects.filter(model__name="slow").exists()
+
+
+def test_a_sweep_runs_on_the_worker_and_its_best_run_is_registered(alive):
+    out = StringIO()
+    call_command(
+        "ingest_dataset", "digits", "--builtin", "digits", "--wait", "--timeout", "120", stdout=out
+    )
+    out = StringIO()
+    call_command(
+        "sweep",
+        "--dataset",
+        "digits",
+        "--experiment",
+        "cli-sweep",
+        "--model-name",
+        "digits-swept",
+        "--architecture",
+        "linear",
+        "--space",
+        '{"learning_rate": [0.0001, 0.01], "epochs": 2}',
+        "--wait",
+        "--timeout",
+        "300",
+        "--register-best",
+        stdout=out,
+    )
+
+    lines = out.getvalue().splitlines()
+    assert lines[-2] == "SUCCEEDED", lines
+    assert lines[-1] == "registered digits-swept version 1"
+    assert sum(line.startswith("run ") and "SUCCEEDED" in line for line in lines) == 2
+    version = ModelVersion.objects.get(model__name="digits-swept")
+    sweep = version.run.sweep
+    client = mlflow.MlflowClient(settings.MLFLOW_TRACKING_URI)
+    # The worker that ended the last run closed the sweep's MLflow run.
+    parent = wait_until(
+        lambda: (run := client.get_run(sweep.mlflow_run_id)).info.status == "FINISHED" and run,
+        timeout=30,
+        message="the sweep's MLflow run to end",
+    )
+    assert parent.data.tags["hpml.best_run_id"] == str(version.run_id)
