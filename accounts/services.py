@@ -54,7 +54,7 @@ def _require_operator(actor, what: str) -> None:
 
 def team_create(*, slug: str, name: str = "", actor=None) -> Team:
     _require_operator(actor, "create teams")
-    check_name("team", slug, AccountError)
+    check_name("team", slug, AccountError, max_length=50)
     if len(slug) > 50:
         raise AccountError("a team name has at most 50 characters")
     try:

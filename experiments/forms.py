@@ -40,7 +40,10 @@ class SweepForm(forms.Form):
         help_text="Run this many distinct points drawn from the grid; empty: the whole grid.",
     )
     seed = forms.IntegerField(
-        required=False, min_value=0, max_value=2**31 - 1, help_text="Seed of the random draw."
+        required=False,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text="With random: seed of the draw (empty: drawn, and recorded).",
     )
     metric = forms.ChoiceField(
         choices=[(m, m) for m in METRICS],

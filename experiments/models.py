@@ -40,7 +40,9 @@ class Sweep(models.Model):
     random = models.PositiveIntegerField(
         null=True, blank=True, help_text="runs drawn from the grid; empty: the whole grid"
     )
-    seed = models.PositiveIntegerField(default=0, help_text="seed of the random draw")
+    seed = models.PositiveIntegerField(
+        null=True, blank=True, help_text="seed of the random draw (a grid has none)"
+    )
     metric = models.CharField(max_length=32, default="val_accuracy")
     cancel_requested = models.BooleanField(default=False)
     mlflow_run_id = models.CharField(max_length=64, blank=True, help_text="the parent run")

@@ -21,7 +21,7 @@ from hpml_portal.jobs import Heartbeat
 from hpml_portal.storage import StoredObject, delete_quietly, save_content_addressed, sha256_file
 from models_registry.services import Artifact, model_version_register
 
-from .models import Sweep, TrainingRun
+from .models import TrainingRun
 from .services import (
     training_run_claim,
     training_run_fail,
@@ -30,6 +30,7 @@ from .services import (
     training_run_set_devices,
     training_run_set_tracking,
 )
+from .sweeps import sweep_parent_run
 from .training import evaluation, trainer
 
 logger = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def _execute(run_id: int) -> TrainingRun:
             tags["hpml.retry_of"] = str(run.retry_of_id)
         if run.sweep_id:  # nested under the sweep's run in the MLflow UI
             tags["hpml.sweep_id"] = str(run.sweep_id)
-            tags["mlflow.parentRunId"] = _sweep_parent_run(run)
+            tags["mlflow.parentRunId"] = sweep_parent_run(run=run)
         transforms = dataset_version_transforms(run.dataset_version)
         # Features too large for memory go to a file in this folder (removed at once if
         # loading fails), which stays until training, evaluation and model logging are done.
@@ -210,38 +211,6 @@ def _execute(run_id: int) -> TrainingRun:
         if stored is not None and stored.created:
             delete_quietly(stored.name)
         return training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
-
-
-def _sweep_parent_run(run: TrainingRun) -> str:
-    """The MLflow run of the run's sweep, made by the sweep's first run to start; the sweep's
-    row is locked meanwhile so that two runs starting together make one."""
-    with transaction.atomic():
-        sweep = Sweep.objects.select_for_update().get(pk=run.sweep_id)
-        if not sweep.mlflow_run_id:
-            experiment = run.experiment
-            sweep.mlflow_run_id = mlflow_client.create_parent_run(
-                experiment=experiment.ref,
-                known_experiment_id=experiment.mlflow_experiment_id,
-                run_name=f"sweep-{sweep.pk}",
-                tags={
-                    "hpml.sweep_id": str(sweep.pk),
-                    "hpml.team": experiment.team.slug,
-                    "hpml.dataset": run.dataset_version.ref,
-                    "hpml.dataset_sha256": run.dataset_version.sha256,
-                    "mlflow.source.name": f"hpml-portal sweep {sweep.pk}",
-                    "mlflow.source.type": "JOB",
-                },
-                params={
-                    "architecture": sweep.architecture,
-                    "dataset": run.dataset_version.ref,
-                    "metric": sweep.metric,
-                    "random": sweep.random if sweep.random is not None else "grid",
-                    "seed": sweep.seed,
-                    **{f"space.{name}": values for name, values in sweep.space.items()},
-                },
-            )
-            sweep.save(update_fields=["mlflow_run_id"])
-        return sweep.mlflow_run_id
 
 
 def _portal_url(path: str) -> str:
@@ -331,17 +300,18 @@ def _register(run, result, stored, metrics, model_uri, mlflow_run_id) -> Trainin
                 run_id=run.pk, status=TrainingRun.Status.CANCELLED, metrics=metrics
             )
         if not run.register:
-            TrainingRun.objects.filter(pk=run.pk).update(
-                artifact={
-                    "name": stored.name,
-                    "sha256": stored.sha256,
-                    "size_bytes": stored.size,
-                    "signature": signature,
-                    "mlflow_model_uri": model_uri,
-                }
-            )
+            artifact = {
+                "name": stored.name,
+                "sha256": stored.sha256,
+                "size_bytes": stored.size,
+                "signature": signature,
+                "mlflow_model_uri": model_uri,
+            }
             return training_run_finish(
-                run_id=run.pk, status=TrainingRun.Status.SUCCEEDED, metrics=metrics
+                run_id=run.pk,
+                status=TrainingRun.Status.SUCCEEDED,
+                metrics=metrics,
+                artifact=artifact,
             )
         model_version_register(
             model_name=run.model_name,

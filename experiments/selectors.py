@@ -1,5 +1,7 @@
 """Reads of experiments and training runs, scoped to what the caller's teams hold."""
 
+from collections.abc import Iterable
+
 from django.db.models import Case, Count, F, Max, Prefetch, Q, QuerySet, Value, When
 
 from accounts import access
@@ -80,19 +82,37 @@ def sweep_list(*, user, capability: Capability | None = Capability.READ) -> Quer
     return access.scope(sweeps, user, Sweep.TEAM_PATH, capability)
 
 
-def sweep_ranked_runs(sweep: Sweep, runs=None) -> list[TrainingRun]:
-    """The sweep's runs, best first by its metric: runs that have a value of it (ties: the
-    earlier run), then the rest by id."""
+def sweep_ranked_runs(
+    *, sweep: Sweep, runs: Iterable[TrainingRun] | None = None
+) -> list[TrainingRun]:
+    """The sweep's runs (``runs``, else those ``sweep_list`` prefetched), best first by its
+    metric: the SUCCEEDED runs that have a value of it (ties: the earlier run), then the rest
+    by id."""
     if runs is None:
-        runs = sweep.runs.all()  # prefetched by sweep_list
+        runs = sweep.runs.all()
     sign = -1 if METRICS.get(sweep.metric) == "max" else 1
 
     def key(run: TrainingRun):
-        value = (
-            run.metrics.get(sweep.metric) if run.status == TrainingRun.Status.SUCCEEDED else None
-        )
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return (1, 0.0, run.pk)
-        return (0, sign * float(value), run.pk)
+        value = _metric_value(run, sweep.metric)
+        return (1, 0.0, run.pk) if value is None else (0, sign * value, run.pk)
 
     return sorted(runs, key=key)
+
+
+def sweep_best_run(
+    *, sweep: Sweep, runs: Iterable[TrainingRun] | None = None
+) -> TrainingRun | None:
+    """The sweep's SUCCEEDED run with the best value of its metric (ties: the earlier run);
+    None while no run has one. ``runs`` as in ``sweep_ranked_runs``."""
+    ranked = sweep_ranked_runs(sweep=sweep, runs=runs)
+    if ranked and _metric_value(ranked[0], sweep.metric) is not None:
+        return ranked[0]
+    return None
+
+
+def _metric_value(run: TrainingRun, metric: str) -> float | None:
+    """A SUCCEEDED run's value of ``metric``; None for other runs and missing values."""
+    value = run.metrics.get(metric) if run.status == TrainingRun.Status.SUCCEEDED else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return float(value)

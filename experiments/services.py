@@ -1,7 +1,7 @@
 """Every write to experiments and training runs (the run's own work is in ``runner.py``)."""
 
 import logging
-import secrets
+import math
 
 from django.conf import settings
 from django.db import transaction
@@ -16,8 +16,8 @@ from hpml_portal.errors import Conflict, InvalidRequest
 from hpml_portal.jobs import job_beat, job_claim, job_finish, job_flag, job_reaped, job_send
 from hpml_portal.validation import check_name
 
-from .models import Experiment, Sweep, TrainingRun
-from .training import sweep_space
+from .models import Experiment, TrainingRun
+from .selectors import sweep_list
 from .training.hyperparameters import (
     HyperparameterError,
     check_input_shape,
@@ -45,18 +45,6 @@ class RunNotRetryable(TrainingError, Conflict):
 
 class RunNotRegistrable(TrainingError, Conflict):
     """Only a run that succeeded holds a model to register (HTTP 409)."""
-
-    http_status = 409
-
-
-class SweepEnded(TrainingError, Conflict):
-    """Every run of the sweep has already ended (HTTP 409)."""
-
-    http_status = 409
-
-
-class NoBestRun(TrainingError, Conflict):
-    """No run of the sweep has succeeded with its metric yet (HTTP 409)."""
 
     http_status = 409
 
@@ -112,7 +100,7 @@ def training_run_create(
     architecture is unknown or cannot take the data, a hyperparameter is unknown, not a number
     or out of range, or the team already has TEAM_MAX_ACTIVE_RUNS queued and running runs.
     """
-    owner = _check_run_request(
+    owner = check_run_request(
         dataset_version=dataset_version,
         experiment_name=experiment_name,
         model_name=model_name,
@@ -126,7 +114,7 @@ def training_run_create(
     except HyperparameterError as exc:
         raise TrainingError(str(exc)) from exc
     with transaction.atomic():
-        _check_run_limit(owner)
+        check_run_limit(owner)
         experiment, _ = Experiment.objects.get_or_create(
             team=owner, name=experiment_name, defaults={"created_by": user}
         )
@@ -142,11 +130,11 @@ def training_run_create(
             sweep=retry_of.sweep if retry_of else None,
             register=retry_of.register if retry_of else True,
         )
-        transaction.on_commit(lambda: _enqueue(run))
+        transaction.on_commit(lambda: enqueue_run(run))
     return run
 
 
-def _check_run_request(
+def check_run_request(
     *, dataset_version, experiment_name, model_name, architecture, team, user, doing
 ) -> Team:
     """What a run and a sweep both need; returns the dataset's team, which owns them."""
@@ -181,6 +169,11 @@ def training_run_retry(*, run: TrainingRun, user=None) -> TrainingRun:
         raise RunNotRetryable(
             f"run {run.pk} is {run.status}: only FAILED or CANCELLED runs are retried"
         )
+    if run.sweep_id and sweep_list(user=None).get(pk=run.sweep_id).status in TrainingRun.TERMINAL:
+        raise RunNotRetryable(
+            f"run {run.pk} belongs to sweep {run.sweep_id}, which has ended: start a new sweep, "
+            "or train this point as a run of its own"
+        )
     pending = run.retries.exclude(status__in=TrainingRun.TERMINAL).first()
     if pending is not None:  # a second click, or another person's
         raise RunNotRetryable(f"run {run.pk} is already being retried by run {pending.pk}")
@@ -196,7 +189,7 @@ def training_run_retry(*, run: TrainingRun, user=None) -> TrainingRun:
     )
 
 
-def _check_run_limit(team: Team, adding: int = 1) -> None:
+def check_run_limit(team: Team, adding: int = 1) -> None:
     """Refuse ``adding`` runs past the team's limit; the team row is locked so that two
     requests at the limit cannot both get through."""
     limit = settings.TEAM_MAX_ACTIVE_RUNS
@@ -215,152 +208,6 @@ def _check_run_limit(team: Team, adding: int = 1) -> None:
         )
 
 
-def sweep_create(
-    *,
-    experiment_name: str,
-    dataset_version: DatasetVersion,
-    model_name: str,
-    space: object,
-    architecture: str = "mlp",
-    random: object = None,
-    seed: int | None = None,
-    metric: str = sweep_space.DEFAULT_METRIC,
-    team: Team | None = None,
-    user=None,
-) -> Sweep:
-    """Check a hyperparameter search, create the sweep and its QUEUED runs in one transaction
-    and queue the runs after commit.
-
-    The runs are those of ``sweep_space.expand``: the whole grid of ``space``, or ``random``
-    distinct points of it drawn with ``seed`` (drawn here when None, and recorded). They do
-    not register models: ``sweep_register_best`` registers the best one. Nothing is created
-    when any check fails: those of a single run, a bad space or metric, a sweep larger than
-    SWEEP_MAX_RUNS, or more runs than the team's limit leaves room for.
-    """
-    owner = _check_run_request(
-        dataset_version=dataset_version,
-        experiment_name=experiment_name,
-        model_name=model_name,
-        architecture=architecture,
-        team=team,
-        user=user,
-        doing="run sweeps",
-    )
-    if seed is None:
-        seed = secrets.randbelow(2**31)
-    elif isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
-        raise TrainingError(f"seed must be a whole number from 0 to 2147483647, got {seed!r}")
-    try:
-        expanded = sweep_space.expand(
-            architecture,
-            space,
-            random=random,
-            seed=seed,
-            max_runs=settings.SWEEP_MAX_RUNS,
-            metric=metric,
-        )
-    except HyperparameterError as exc:
-        raise TrainingError(str(exc)) from exc
-    with transaction.atomic():
-        _check_run_limit(owner, adding=len(expanded.runs))
-        experiment, _ = Experiment.objects.get_or_create(
-            team=owner, name=experiment_name, defaults={"created_by": user}
-        )
-        sweep = Sweep.objects.create(
-            experiment=experiment,
-            dataset_version=dataset_version,
-            architecture=architecture,
-            model_name=model_name,
-            space=space,
-            random=random,
-            seed=seed,
-            metric=metric,
-            created_by=user,
-        )
-        runs = TrainingRun.objects.bulk_create(
-            TrainingRun(
-                experiment=experiment,
-                dataset_version=dataset_version,
-                architecture=architecture,
-                hyperparameters=hyperparameters,
-                model_name=model_name,
-                sweep=sweep,
-                register=False,
-                created_by=user,
-            )
-            for hyperparameters in expanded.runs
-        )
-        transaction.on_commit(lambda: [_enqueue(run) for run in runs])
-    return sweep
-
-
-def sweep_cancel(*, sweep: Sweep, user=None) -> int:
-    """Cancel a sweep: its queued runs end CANCELLED now, its running ones stop at their next
-    batch, and the sweep ends CANCELLED once they have. Returns how many runs were asked to
-    stop. A sweep whose runs have all ended cannot be cancelled."""
-    access.require(user, sweep.experiment.team, Capability.WRITE, "cancel sweeps")
-    with transaction.atomic():
-        Sweep.objects.filter(pk=sweep.pk).update(cancel_requested=True)
-        stopping = 0
-        for run_id in sweep.runs.exclude(status__in=TrainingRun.TERMINAL).values_list(
-            "pk", flat=True
-        ):
-            stopping += bool(_stop(run_id))
-        if not stopping:  # raised inside the transaction: the flag is not kept either
-            raise SweepEnded(f"sweep {sweep.pk} has already ended: none of its runs is left")
-        transaction.on_commit(lambda: _settle_later(sweep.pk))
-    return stopping
-
-
-def _stop(run_id: int) -> bool:
-    """A queued run ends CANCELLED, a running one is flagged; False when it had ended."""
-    return job_finish(
-        TrainingRun,
-        run_id,
-        TrainingRun.Status.CANCELLED,
-        only_from=[TrainingRun.WAITING],
-        cancel_requested=True,
-    ) or job_flag(TrainingRun, run_id, cancel_requested=True)
-
-
-def _settle_later(sweep_id: int) -> None:
-    """Close the sweep's MLflow parent run from a worker, once its runs have all ended."""
-    from .tasks import settle_sweep
-
-    try:
-        settle_sweep.delay(sweep_id)
-    except Exception:  # its last run's worker, or the next cancel, settles it
-        logger.exception("could not queue the settling of sweep %s", sweep_id)
-
-
-def sweep_best_run(sweep: Sweep, runs=None) -> TrainingRun | None:
-    """The sweep's SUCCEEDED run with the best value of its metric (ties: the earlier run);
-    None when no run has one."""
-    from .selectors import sweep_ranked_runs
-
-    ranked = sweep_ranked_runs(sweep, runs)
-    best = ranked[0] if ranked else None
-    if best is None or best.status != TrainingRun.Status.SUCCEEDED:
-        return None
-    return best if _metric_value(best, sweep.metric) is not None else None
-
-
-def _metric_value(run: TrainingRun, metric: str) -> float | None:
-    value = run.metrics.get(metric)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def sweep_register_best(*, sweep: Sweep, user=None):
-    """Register the model of the sweep's best run (``training_run_register``)."""
-    access.require(user, sweep.experiment.team, Capability.WRITE, "register models")
-    best = sweep_best_run(sweep, sweep.runs.order_by("pk"))  # as they are now, not as read
-    if best is None:
-        raise NoBestRun(
-            f"no run of sweep {sweep.pk} has succeeded with {sweep.metric} yet: nothing to register"
-        )
-    return training_run_register(run=best, user=user)
-
-
 def training_run_register(*, run: TrainingRun, user=None):
     """Register the model a SUCCEEDED run stored as the next version of its model, once:
     ``(version, created)``, where ``created`` is False when the run was registered already.
@@ -373,11 +220,13 @@ def training_run_register(*, run: TrainingRun, user=None):
         existing = getattr(locked, "model_version", None)
         if existing is not None:
             return existing, False
-        if locked.status != TrainingRun.Status.SUCCEEDED or not locked.artifact:
+        if locked.status != TrainingRun.Status.SUCCEEDED:
             raise RunNotRegistrable(
                 f"run {run.pk} is {locked.status}: only a run that succeeded holds a model "
                 "to register"
             )
+        if not locked.artifact:
+            raise RunNotRegistrable(f"run {run.pk} kept no model to register")
         stored = locked.artifact
         version = model_version_register(
             model_name=locked.model_name,
@@ -397,7 +246,19 @@ def training_run_register(*, run: TrainingRun, user=None):
     return version, True
 
 
-def _enqueue(run: TrainingRun) -> None:
+def stop_run(run_id: int) -> bool:
+    """A queued run ends CANCELLED, a running one is flagged for its worker; False when it had
+    ended. Both are conditional UPDATEs, so a worker claiming the run meanwhile is not missed."""
+    return job_finish(
+        TrainingRun,
+        run_id,
+        TrainingRun.Status.CANCELLED,
+        only_from=[TrainingRun.WAITING],
+        cancel_requested=True,
+    ) or job_flag(TrainingRun, run_id, cancel_requested=True)
+
+
+def enqueue_run(run: TrainingRun) -> None:
     try:
         job_send(TrainingRun, run.pk)
     except Exception as exc:  # the broker is down: say so on the run, do not leave it QUEUED
@@ -430,22 +291,43 @@ def training_run_report(
         fields["current_epoch"] = epoch
         fields["progress"] = min(epoch / total_epochs, 1.0) if total_epochs else 0.0
     if history is not None:
-        fields["history"] = history
+        fields["history"] = _finite(history)
     if not job_beat(TrainingRun, run_id, **fields):
         return True
     return TrainingRun.objects.filter(pk=run_id, cancel_requested=True).exists()
 
 
 def training_run_finish(
-    *, run_id: int, status: str, error: str = "", metrics: dict | None = None
+    *,
+    run_id: int,
+    status: str,
+    error: str = "",
+    metrics: dict | None = None,
+    artifact: dict | None = None,
 ) -> TrainingRun:
-    """End a run in a terminal status. A run that has already ended is left as it is."""
-    fields: dict = {} if metrics is None else {"metrics": metrics}
+    """End a run in a terminal status, with its metrics and, for a run that registers by
+    choice, the stored model it would register (``artifact``). A run that has already ended
+    is left as it is."""
+    fields: dict = {} if metrics is None else {"metrics": _finite(metrics)}
+    if artifact is not None:
+        fields["artifact"] = artifact
     fields["eta_seconds"] = None  # nothing left to wait for
     if status == TrainingRun.Status.SUCCEEDED:
         fields["progress"] = 1.0
     job_finish(TrainingRun, run_id, status, error=error, **fields)
     return TrainingRun.objects.get(pk=run_id)
+
+
+def _finite(value):
+    """``value`` with NaN and infinite numbers as None: a diverging run's loss is NaN, which
+    JSON (and PostgreSQL's jsonb) cannot hold."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def training_run_fail(*, run_id: int, error: str) -> TrainingRun:
@@ -458,13 +340,14 @@ def training_run_cancel(*, run: TrainingRun, user=None) -> TrainingRun:
     access.require(user, run.experiment.team, Capability.WRITE, "cancel runs")
     if run.is_terminal:
         raise RunEnded(f"run {run.pk} has already ended ({run.status})")
-    # Both are conditional UPDATEs, so a worker claiming the run meanwhile cannot be missed.
-    changed = _stop(run.pk)
+    changed = stop_run(run.pk)
     run.refresh_from_db()
     if not changed:  # it ended between the caller's read and now
         raise RunEnded(f"run {run.pk} has already ended ({run.status})")
     if run.sweep_id and run.is_terminal:  # it may have been the sweep's last
-        transaction.on_commit(lambda: _settle_later(run.sweep_id))
+        from .sweeps import settle_later
+
+        transaction.on_commit(lambda: settle_later(run.sweep_id))
     return run
 
 
@@ -499,6 +382,3 @@ def _end_reaped_mlflow_runs(sender, pks: list[int], **kwargs) -> None:
             end_mlflow_run.delay(mlflow_run_id, TrainingRun.Status.FAILED)
         except Exception:  # the run is closed here; MLflow shows it running until asked again
             logger.exception("could not queue the end of MLflow run %s", mlflow_run_id)
-    sweeps = TrainingRun.objects.filter(pk__in=pks, sweep__isnull=False)
-    for sweep_id in sweeps.values_list("sweep_id", flat=True).distinct():
-        _settle_later(sweep_id)

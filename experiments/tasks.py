@@ -4,7 +4,7 @@ import socket
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from . import services, sweeps
 from .models import TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -32,13 +32,21 @@ def train_run(self, run_id: int) -> None:
         services.training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        _settle_sweep_of(run_id)
+
+
+def _settle_sweep_of(run_id: int) -> None:
+    """The run may have been its sweep's last: settle the sweep here, or from the queue when
+    that fails (MLflow or the database hiccuped)."""
+    sweep_id = None
+    try:
         sweep_id = TrainingRun.objects.filter(pk=run_id).values_list("sweep_id", flat=True).first()
-        if sweep_id is not None:  # this may have been the sweep's last run
-            try:
-                settle_sweep(sweep_id)
-            except Exception:  # MLflow hiccuped: again from the queue, with its retries
-                logger.exception("could not settle sweep %s; queueing it", sweep_id)
-                settle_sweep.delay(sweep_id)
+        if sweep_id is not None:
+            sweeps.sweep_settle(sweep_id=sweep_id)
+    except Exception:
+        logger.exception("could not settle the sweep of run %s", run_id)
+        if sweep_id is not None:
+            sweeps.settle_later(sweep_id)
 
 
 @shared_task(
@@ -61,23 +69,5 @@ def end_mlflow_run(mlflow_run_id: str, status: str) -> None:
     retry_backoff=True,
 )
 def settle_sweep(sweep_id: int) -> None:
-    """Once every run of a sweep has ended, record its best run on the sweep's MLflow parent
-    run and end that run with the sweep's status. Does nothing while runs remain, and once
-    done."""
-    from .selectors import sweep_list
-
-    sweep = sweep_list(user=None).filter(pk=sweep_id).first()
-    if sweep is None or sweep.mlflow_closed or sweep.status not in TrainingRun.TERMINAL:
-        return
-    if sweep.mlflow_run_id:
-        from hpml_portal import mlflow_client
-
-        best = services.sweep_best_run(sweep)
-        metrics, tags = {"runs": sweep.runs_total, "runs_succeeded": sweep.runs_succeeded}, {}
-        if best is not None:
-            metrics[f"best_{sweep.metric}"] = best.metrics[sweep.metric]
-            tags = {"hpml.best_run_id": str(best.pk), "hpml.best_mlflow_run_id": best.mlflow_run_id}
-        mlflow_client.close_parent_run(
-            sweep.mlflow_run_id, sweep.status, metrics=metrics, tags=tags
-        )
-    type(sweep).objects.filter(pk=sweep.pk).update(mlflow_closed=True)
+    """End a sweep's MLflow run once all its runs have ended (``sweeps.sweep_settle``)."""
+    sweeps.sweep_settle(sweep_id=sweep_id)

@@ -188,6 +188,11 @@ def create_parent_run(
     return run.info.run_id
 
 
+def delete_run(run_id: str) -> None:
+    """Delete a run made by mistake (a second parent run for the same sweep)."""
+    _client().delete_run(run_id)
+
+
 def close_parent_run(
     run_id: str, status: str, *, metrics: Mapping[str, float], tags: Mapping[str, str]
 ) -> None:

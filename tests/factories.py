@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import Membership, Team
 from datasets.models import Dataset, DatasetVersion
-from experiments.models import Experiment, TrainingRun
+from experiments.models import Experiment, Sweep, TrainingRun
 from models_registry.models import ModelVersion, RegisteredModel
 
 
@@ -98,6 +98,19 @@ class TrainingRunFactory(factory.django.DjangoModelFactory):
     architecture = "mlp"
     hyperparameters = factory.LazyFunction(lambda: {"epochs": 2})
     model_name = "m"
+
+
+class SweepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Sweep
+
+    experiment = factory.SubFactory(ExperimentFactory)
+    dataset_version = factory.SubFactory(
+        DatasetVersionFactory, dataset__team=factory.SelfAttribute("...experiment.team")
+    )
+    architecture = "mlp"
+    model_name = "m"
+    space = factory.LazyFunction(lambda: {"epochs": [1, 2]})
 
 
 class RegisteredModelFactory(factory.django.DjangoModelFactory):

@@ -24,5 +24,5 @@ class TeamField(serializers.Field):
     def to_internal_value(self, data) -> str:
         if not isinstance(data, str) or not data:
             raise serializers.ValidationError("give the team's slug")
-        check_name("team", data, serializers.ValidationError)
+        check_name("team", data, serializers.ValidationError, max_length=50)
         return data

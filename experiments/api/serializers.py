@@ -4,9 +4,8 @@ from rest_framework import serializers
 
 from accounts.api.fields import TeamField
 
-from .. import services
 from ..models import Experiment, Sweep, TrainingRun
-from ..selectors import sweep_ranked_runs
+from ..selectors import sweep_best_run, sweep_ranked_runs
 from ..training.hyperparameters import ARCHITECTURES
 from ..training.sweep_space import DEFAULT_METRIC, METRICS
 
@@ -89,7 +88,9 @@ class TrainingRunCreateSerializer(serializers.Serializer):
     hyperparameters = serializers.DictField(
         required=False, default=dict, help_text="name: value; defaults fill the rest"
     )
-    model_name = serializers.SlugField(help_text="registered model that gets the new version")
+    model_name = serializers.SlugField(
+        max_length=100, help_text="registered model that gets the new version"
+    )
 
 
 class SweepRunSerializer(serializers.ModelSerializer):
@@ -164,14 +165,14 @@ class SweepSerializer(serializers.ModelSerializer):
 
     def _ranked(self, sweep) -> list[TrainingRun]:
         if not hasattr(sweep, "_ranked"):
-            sweep._ranked = sweep_ranked_runs(sweep, list(sweep.runs.all()))
+            sweep._ranked = sweep_ranked_runs(sweep=sweep)
         return sweep._ranked
 
     def get_goal(self, sweep) -> str:
         return METRICS.get(sweep.metric, "max")
 
     def get_best_run(self, sweep) -> dict | None:
-        best = services.sweep_best_run(sweep, self._ranked(sweep))
+        best = sweep_best_run(sweep=sweep, runs=self._ranked(sweep))
         if best is None:
             return None
         version = getattr(best, "model_version", None)
@@ -196,7 +197,9 @@ class SweepCreateSerializer(serializers.Serializer):
     architecture = serializers.CharField(
         default="mlp", help_text=f"one of: {', '.join(sorted(ARCHITECTURES))}"
     )
-    model_name = serializers.SlugField(help_text="registered model the best run goes into")
+    model_name = serializers.SlugField(
+        max_length=100, help_text="registered model the best run goes into"
+    )
     space = serializers.JSONField(
         help_text="hyperparameter: [values] (crossed) or a single value, e.g. "
         '{"learning_rate": [0.001, 0.01], "hidden_units": [64, 128]}'

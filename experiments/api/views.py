@@ -10,7 +10,7 @@ from hpml_portal.errors import Unavailable
 from models_registry.api.serializers import ModelVersionSerializer
 from models_registry.models import ModelVersion
 
-from .. import selectors, services
+from .. import selectors, services, sweeps
 from ..models import TrainingRun
 from .filters import ExperimentFilter, SweepFilter, TrainingRunFilter
 from .serializers import (
@@ -113,7 +113,7 @@ class ExperimentSweepViewSet(
         form = SweepCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        sweep = services.sweep_create(
+        sweep = sweeps.sweep_create(
             experiment_name=experiment.name,
             team=experiment.team,
             dataset_version=_readable_version(request.user, data["dataset_version"]),
@@ -145,7 +145,7 @@ class SweepViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedV
         """Cancel the sweep: its queued runs end now, its running ones at their next batch
         (409 once every run has ended)."""
         sweep = self.get_object()
-        services.sweep_cancel(sweep=sweep, user=request.user)
+        sweeps.sweep_cancel(sweep=sweep, user=request.user)
         return Response(SweepSerializer(selectors.sweep_list(user=None).get(pk=sweep.pk)).data)
 
     @extend_schema(
@@ -155,7 +155,7 @@ class SweepViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedV
     def register_best(self, request, pk=None):
         """Register the best run's model as the next version of the sweep's model: 201, or
         200 with the version it already is (409 while no run has succeeded)."""
-        version, created = services.sweep_register_best(sweep=self.get_object(), user=request.user)
+        version, created = sweeps.sweep_register_best(sweep=self.get_object(), user=request.user)
         return _registered(version, created)
 
 

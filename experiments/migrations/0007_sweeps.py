@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 ('model_name', models.SlugField(help_text='Registered model that the best run is registered into.', max_length=100)),
                 ('space', models.JSONField(help_text='hyperparameter: values to try (lists are crossed)')),
                 ('random', models.PositiveIntegerField(blank=True, help_text='runs drawn from the grid; empty: the whole grid', null=True)),
-                ('seed', models.PositiveIntegerField(default=0, help_text='seed of the random draw')),
+                ('seed', models.PositiveIntegerField(blank=True, help_text='seed of the random draw (a grid has none)', null=True)),
                 ('metric', models.CharField(default='val_accuracy', max_length=32)),
                 ('cancel_requested', models.BooleanField(default=False)),
                 ('mlflow_run_id', models.CharField(blank=True, help_text='the parent run', max_length=64)),

@@ -10,6 +10,7 @@ with the other lists), or a single value (every run gets it). The whole grid run
 
 import math
 import random as random_module
+import sys
 from dataclasses import dataclass
 
 from .hyperparameters import ARCHITECTURES, HyperparameterError, resolve_hyperparameters
@@ -31,6 +32,8 @@ METRICS = {
     "weighted_f1": "max",
 }
 DEFAULT_METRIC = "val_accuracy"
+# Values one hyperparameter may list: more than any grid or draw could use.
+MAX_VALUES = 1000
 
 
 @dataclass(frozen=True)
@@ -60,14 +63,17 @@ def expand(
     seed: int = 0,
     max_runs: int,
     metric: str = DEFAULT_METRIC,
+    has_validation: bool | None = None,
 ) -> Expanded:
     """The runs a sweep asks for, each hyperparameter checked as a single run's would be.
 
-    Refused: a space that is not a non-empty object, an unknown hyperparameter, an empty list,
-    a value the hyperparameter does not take, a value listed twice, a grid (or ``random``)
-    larger than ``max_runs``, ``random`` that is not a whole number from 1 to the grid's size,
-    a combination a single run would refuse, and a validation metric when some run holds no
-    validation split.
+    Refused: a space that is not a non-empty object, an unknown hyperparameter, an empty list
+    or one longer than ``MAX_VALUES``, a value the hyperparameter does not take, a value
+    listed twice, a grid (or ``random``) larger than ``max_runs``, ``random`` that is not a
+    whole number from 1 to the grid's size, a combination a single run would refuse, and a
+    validation metric when some run would have no validation split: ``has_validation`` says
+    whether the data's recorded split holds one (None: no recorded split, each run's
+    ``validation_fraction`` decides).
     """
     check_metric(metric)
     if architecture not in ARCHITECTURES:
@@ -95,27 +101,45 @@ def expand(
         raise SweepSpaceError(
             f"{how} {wanted} runs, more than a sweep may hold (SWEEP_MAX_RUNS={max_runs}){hint}"
         )
-    if random is None:
-        points = range(grid_size)
-    else:  # distinct points, drawn without building the grid
-        points = sorted(random_module.Random(seed).sample(range(grid_size), wanted))
+    points = range(grid_size) if random is None else _draw(grid_size, wanted, seed)
     runs = [_resolve(architecture, axes, point) for point in points]
     if metric.startswith("val_"):
-        bare = [i for i, hp in enumerate(runs) if hp["validation_fraction"] == 0]
-        if bare:
-            raise SweepSpaceError(
-                f"the sweep ranks runs by {metric}, but run {bare[0] + 1} has no validation "
-                "split (validation_fraction 0): rank by a test metric, or keep a validation "
-                "split"
-            )
+        _check_validation(metric, runs, has_validation)
     return Expanded(runs=runs, grid_size=grid_size)
+
+
+def _draw(grid_size: int, wanted: int, seed: int) -> list[int]:
+    """``wanted`` distinct points of the grid, in order, drawn without building it."""
+    rng = random_module.Random(seed)
+    if grid_size <= sys.maxsize:
+        return sorted(rng.sample(range(grid_size), wanted))
+    drawn: set[int] = set()  # a grid this large: a repeat is all but impossible
+    while len(drawn) < wanted:
+        drawn.add(rng.randrange(grid_size))
+    return sorted(drawn)
+
+
+def _check_validation(metric: str, runs: list[dict], has_validation: bool | None) -> None:
+    if has_validation is False:
+        raise SweepSpaceError(
+            f"the sweep ranks runs by {metric}, but the dataset version's recorded split has "
+            "no validation rows: rank by a test metric, or split it again with some"
+        )
+    bare = [i for i, hp in enumerate(runs) if hp["validation_fraction"] == 0]
+    if has_validation is None and bare:
+        raise SweepSpaceError(
+            f"the sweep ranks runs by {metric}, but run {bare[0] + 1} has no validation "
+            "split (validation_fraction 0): rank by a test metric, or keep a validation split"
+        )
 
 
 def _values(name: str, given: object, param) -> list:
     listed = given if isinstance(given, list) else [given]
     if not listed:
         raise SweepSpaceError(f"space.{name} is an empty list: give at least one value")
-    values = []
+    if len(listed) > MAX_VALUES:
+        raise SweepSpaceError(f"space.{name} lists {len(listed)} values, more than {MAX_VALUES}")
+    values, seen = [], set()
     for i, value in enumerate(listed):
         if isinstance(value, (list, dict)):
             raise SweepSpaceError(f"space.{name}[{i}]: {name} takes a single value, got {value!r}")
@@ -124,8 +148,9 @@ def _values(name: str, given: object, param) -> list:
         except HyperparameterError as exc:
             where = f"space.{name}[{i}]" if isinstance(given, list) else f"space.{name}"
             raise SweepSpaceError(f"{where}: {exc}") from None
-        if coerced in values:
+        if coerced in seen:
             raise SweepSpaceError(f"space.{name} lists {coerced!r} more than once")
+        seen.add(coerced)
         values.append(coerced)
     return values
 

@@ -4,7 +4,7 @@ import pytest
 
 from accounts.models import AuditEvent, Membership
 from datasets.models import Dataset, DatasetVersion
-from experiments.models import Experiment, TrainingRun
+from experiments.models import Experiment, Sweep, TrainingRun
 from models_registry.models import AliasEvent
 from tests.conftest import token_client
 from tests.factories import DatasetVersionFactory, ExperimentFactory, ModelVersionFactory, member
@@ -22,6 +22,10 @@ ODD_OBJECTS = [
     '{"dataset_version": 1, "model_name": "m", "hyperparameters": {"epochs": "a lot"}}',
     '{"builtin": {"x": 1}}',
     '{"name": "\\u0000"}',
+    '{"dataset_version": 1, "model_name": "m", "space": {"epochs": [1, {"x": 2}]}}',
+    '{"dataset_version": 1, "model_name": "m", "space": {"": [1]}, "random": 1e400}',
+    '{"dataset_version": 1, "model_name": "m", "space": [["epochs", 1]], "seed": {}}',
+    '{"space": {"epochs": [1]}, "metric": ["val_loss"], "architecture": null}',
 ]
 
 
@@ -36,7 +40,7 @@ def world(team):
 def counts():
     return [
         m.objects.count()
-        for m in (Dataset, DatasetVersion, Experiment, TrainingRun, AliasEvent, Membership)
+        for m in (Dataset, DatasetVersion, Experiment, TrainingRun, Sweep, AliasEvent, Membership)
     ]
 
 
@@ -49,6 +53,10 @@ def post_everywhere(client, body: str, world, *, aliases: bool) -> None:
         f"/api/v1/experiments/{experiment.pk}/runs/",
         "/api/v1/models/digits/predict/",
         "/api/v1/runs/999999/cancel/",
+        "/api/v1/runs/999999/register/",
+        f"/api/v1/experiments/{experiment.pk}/sweeps/",
+        "/api/v1/sweeps/999999/cancel/",
+        "/api/v1/sweeps/999999/register-best/",
     ]
     if aliases:  # an object without "alias" means production, and is valid there
         urls.append("/api/v1/models/digits/versions/1/aliases/")

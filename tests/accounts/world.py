@@ -29,6 +29,7 @@ from tests.factories import (
     MembershipFactory,
     ModelVersionFactory,
     RegisteredModelFactory,
+    SweepFactory,
     TeamFactory,
     TrainingRunFactory,
     UserFactory,
@@ -92,10 +93,9 @@ def _team_objects(slug: str, marker: str, model_file) -> TeamObjects:
     version = DatasetVersionFactory(dataset=dataset, version=1, sha256=marker[:2] * 32)
     experiment = ExperimentFactory(team=team, name="baseline", description=f"{marker}-experiment")
     run = TrainingRunFactory(experiment=experiment, dataset_version=version)
-    sweep = Sweep.objects.create(
+    sweep = SweepFactory(
         experiment=experiment,
         dataset_version=version,
-        architecture="mlp",
         model_name="digits",
         space={"epochs": [1, 2], "marker": f"{marker}-sweep"},
     )

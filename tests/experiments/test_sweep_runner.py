@@ -6,9 +6,9 @@ import mlflow
 import pytest
 from django.conf import settings
 
-from experiments import services
+from experiments import sweeps
 from experiments.runner import training_run_execute
-from experiments.selectors import sweep_list
+from experiments.selectors import sweep_best_run, sweep_list
 from experiments.tasks import settle_sweep
 from hpml_portal.storage import local_copy, sha256_file
 from models_registry.models import ModelVersion
@@ -19,7 +19,7 @@ from models_registry.services import model_version_mirror
 def test_a_sweep_trains_nested_in_mlflow_and_registers_its_best_run_on_request(
     ready_version, django_capture_on_commit_callbacks
 ):
-    sweep = services.sweep_create(
+    sweep = sweeps.sweep_create(
         experiment_name="sweep-runner",
         dataset_version=ready_version,
         model_name="swept",
@@ -45,12 +45,12 @@ def test_a_sweep_trains_nested_in_mlflow_and_registers_its_best_run_on_request(
     for run in (first, second):
         tags = client.get_run(run.mlflow_run_id).data.tags
         assert tags["mlflow.parentRunId"] == parent_id and tags["hpml.sweep_id"] == str(sweep.pk)
-    best = services.sweep_best_run(sweep)
+    best = sweep_best_run(sweep=sweep)
     assert parent.data.tags["hpml.best_run_id"] == str(best.pk)
     assert parent.data.metrics["best_val_accuracy"] == pytest.approx(best.metrics["val_accuracy"])
 
     with django_capture_on_commit_callbacks(execute=True):
-        version, created = services.sweep_register_best(sweep=sweep)
+        version, created = sweeps.sweep_register_best(sweep=sweep)
 
     assert created and version.run_id == best.pk and version.model.name == "swept"
     with local_copy(version.artifact.name) as path:

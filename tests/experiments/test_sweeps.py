@@ -7,9 +7,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.access import AccessDenied
-from experiments import services
+from experiments import services, sweeps
 from experiments.models import Experiment, Sweep, TrainingRun
-from experiments.selectors import sweep_list, sweep_ranked_runs
+from experiments.selectors import sweep_best_run, sweep_list, sweep_ranked_runs
 from hpml_portal.jobs import job_claim
 from models_registry.models import ModelVersion
 from tests.helpers import queued_tasks
@@ -18,7 +18,7 @@ SPACE = {"learning_rate": [0.001, 0.01], "hidden_units": [16, 32], "epochs": 2}
 
 
 def create(version, **kwargs):
-    return services.sweep_create(
+    return sweeps.sweep_create(
         experiment_name=kwargs.pop("experiment_name", "search"),
         dataset_version=version,
         model_name=kwargs.pop("model_name", "blobs"),
@@ -64,14 +64,19 @@ def test_a_sweep_queues_one_run_per_point_of_the_grid_after_commit(ready_version
 
 
 @pytest.mark.django_db
-def test_a_random_sweep_records_the_seed_it_drew_with(ready_version):
-    sweep = create(ready_version, random=3)
-    again = create(ready_version, random=3, seed=sweep.seed)
+def test_a_random_sweep_records_the_seed_it_drew_with_and_a_grid_has_none(ready_version):
+    space = {"learning_rate": [0.001, 0.002, 0.003, 0.004], "hidden_units": [8, 16, 32, 64]}
+    drawn = [create(ready_version, space=space, random=3) for _ in range(3)]
+    again = create(ready_version, space=space, random=3, seed=drawn[0].seed)
+    grid = create(ready_version)
 
-    def points(s):
-        return sorted(tuple(sorted(r.hyperparameters.items())) for r in s.runs.all())
+    def points(sweep):
+        return sorted(tuple(sorted(r.hyperparameters.items())) for r in sweep.runs.all())
 
-    assert sweep.runs.count() == 3 and points(sweep) == points(again)
+    assert all(sweep.runs.count() == 3 for sweep in drawn)
+    assert points(drawn[0]) == points(again)
+    assert len({sweep.seed for sweep in drawn}) == 3  # drawn afresh for each sweep
+    assert grid.seed is None
 
 
 @pytest.mark.django_db
@@ -85,8 +90,10 @@ def test_a_random_sweep_records_the_seed_it_drew_with(ready_version):
         ({"space": {"epochs": [1, 2]}, "random": 5}, "the grid holds only 2"),
         ({"space": {"early_stopping_patience": [101]}}, "early_stopping_patience must be"),
         ({"space": "lr=0.1"}, "the space must be an object"),
-        ({"seed": -1}, "seed must be a whole number"),
-        ({"seed": "1"}, "seed must be a whole number"),
+        ({"seed": -1, "random": 2}, "seed must be a whole number"),
+        ({"seed": "1", "random": 2}, "seed must be a whole number"),
+        ({"seed": 2**31, "random": 2}, "seed must be a whole number"),
+        ({"seed": 3}, "give it with random, not alone"),
         ({"metric": "f1"}, "unknown sweep metric"),
         ({"architecture": "cnn"}, "cnn needs image-shaped features"),
         ({"model_name": "bad name!"}, "invalid model name"),
@@ -128,7 +135,7 @@ def test_a_sweep_runs_through_its_statuses_with_its_runs(ready_version):
     succeed(second, val_accuracy=0.9)
     sweep = state(sweep)
     assert (sweep.status, sweep.runs_done) == ("SUCCEEDED", 2)
-    assert services.sweep_best_run(sweep).pk == second.pk
+    assert sweep_best_run(sweep=sweep).pk == second.pk
 
 
 @pytest.mark.django_db
@@ -137,7 +144,7 @@ def test_a_sweep_whose_runs_all_failed_failed(ready_version):
     for run in sweep.runs.all():
         services.training_run_fail(run_id=run.pk, error="boom")
 
-    assert state(sweep).status == "FAILED" and services.sweep_best_run(state(sweep)) is None
+    assert state(sweep).status == "FAILED" and sweep_best_run(sweep=state(sweep)) is None
 
 
 @pytest.mark.django_db
@@ -156,8 +163,8 @@ def test_the_best_run_is_ranked_by_the_sweeps_metric(ready_version, metric, valu
         succeed(run, **({} if value is None else {metric: value}))
 
     sweep = state(sweep)
-    assert services.sweep_best_run(sweep).pk == runs[best].pk
-    ranked = [run.pk for run in sweep_ranked_runs(sweep)]
+    assert sweep_best_run(sweep=sweep).pk == runs[best].pk
+    ranked = [run.pk for run in sweep_ranked_runs(sweep=sweep)]
     assert ranked[0] == runs[best].pk
     if values[3] is None:  # a run without the metric comes last
         assert ranked[-1] == runs[3].pk
@@ -170,7 +177,7 @@ def test_cancelling_a_sweep_ends_its_queued_runs_and_flags_its_running_ones(read
     succeed(runs[0], val_accuracy=0.9)
     job_claim(TrainingRun, runs[1].pk)
 
-    stopping = services.sweep_cancel(sweep=sweep)
+    stopping = sweeps.sweep_cancel(sweep=sweep)
 
     assert stopping == 3
     statuses = [TrainingRun.objects.get(pk=r.pk) for r in runs]
@@ -188,8 +195,8 @@ def test_cancelling_a_finished_sweep_is_refused_and_changes_nothing(ready_versio
     for run in sweep.runs.all():
         succeed(run, val_accuracy=0.5)
 
-    with pytest.raises(services.SweepEnded, match="already ended"):
-        services.sweep_cancel(sweep=sweep)
+    with pytest.raises(sweeps.SweepEnded, match="already ended"):
+        sweeps.sweep_cancel(sweep=sweep)
 
     sweep = state(sweep)
     assert sweep.status == "SUCCEEDED" and not sweep.cancel_requested
@@ -219,8 +226,8 @@ def test_the_best_run_is_registered_once(ready_version):
         succeed(run, val_accuracy=value)
     assert not ModelVersion.objects.exists()  # a sweep's runs register nothing by themselves
 
-    version, created = services.sweep_register_best(sweep=state(sweep))
-    again, created_again = services.sweep_register_best(sweep=state(sweep))
+    version, created = sweeps.sweep_register_best(sweep=state(sweep))
+    again, created_again = sweeps.sweep_register_best(sweep=state(sweep))
 
     assert created and not created_again and again.pk == version.pk
     assert (version.model.name, version.version, version.run_id) == ("blobs", 1, runs[1].pk)
@@ -234,8 +241,8 @@ def test_registering_without_a_succeeded_run_is_refused(ready_version):
     sweep = create(ready_version, space={"learning_rate": [0.001, 0.01]})
     run = sweep.runs.first()
 
-    with pytest.raises(services.NoBestRun, match="no run of sweep"):
-        services.sweep_register_best(sweep=state(sweep))
+    with pytest.raises(sweeps.NoBestRun, match="no run of sweep"):
+        sweeps.sweep_register_best(sweep=state(sweep))
     with pytest.raises(services.RunNotRegistrable, match="is QUEUED"):
         services.training_run_register(run=run)
 
@@ -265,8 +272,8 @@ def test_a_viewer_may_not_sweep_cancel_or_register(ready_version, django_user_mo
 
     for call in (
         lambda: create(ready_version, user=viewer),
-        lambda: services.sweep_cancel(sweep=sweep, user=viewer),
-        lambda: services.sweep_register_best(sweep=state(sweep), user=viewer),
+        lambda: sweeps.sweep_cancel(sweep=sweep, user=viewer),
+        lambda: sweeps.sweep_register_best(sweep=state(sweep), user=viewer),
     ):
         with pytest.raises(AccessDenied):
             call()
@@ -626,3 +633,186 @@ def test_the_sweeps_live_line_says_runs_done_where_training_is_and_the_best_so_f
         f"sweep {sweep.pk}: 1/3 runs done, 1 running (run {running.pk}: epoch 3/20  batch 17/45"
         f"  5,321 samples/s  ETA 2:05), best val_accuracy 0.8750 (run {done.pk})"
     )
+
+
+@pytest.mark.django_db
+def test_a_versions_recorded_split_decides_whether_runs_have_a_validation_split(ready_version):
+    schema = dict(ready_version.schema)
+    schema["split_sizes"] = {"train": 70, "validation": 0, "test": 20}
+    ready_version.schema = schema
+    ready_version.save(update_fields=["schema"])
+
+    with pytest.raises(services.TrainingError, match="recorded split has no validation rows"):
+        create(ready_version)
+    by_test = create(ready_version, metric="test_accuracy")
+
+    schema["split_sizes"] = {"train": 60, "validation": 10, "test": 20}
+    ready_version.schema = schema
+    ready_version.save(update_fields=["schema"])
+    # The recorded split is used whatever validation_fraction says.
+    by_validation = create(ready_version, space={"validation_fraction": [0, 0.2]})
+
+    assert by_test.runs.count() == 4 and by_validation.runs.count() == 2
+    assert Sweep.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_run_of_an_ended_sweep_is_not_retried_into_it(ready_version):
+    sweep = create(ready_version, space={"learning_rate": [0.001, 0.01]})
+    failed, done = sweep.runs.order_by("pk")
+    services.training_run_fail(run_id=failed.pk, error="boom")
+    succeed(done, val_accuracy=0.9)
+    failed.refresh_from_db()
+
+    with pytest.raises(services.RunNotRetryable, match="which has ended"):
+        services.training_run_retry(run=failed)
+
+    assert state(sweep).runs_total == 2 and state(sweep).status == "SUCCEEDED"
+
+
+@pytest.mark.django_db
+def test_a_diverging_runs_nan_numbers_are_kept_as_null(ready_version):
+    run = services.training_run_create(
+        experiment_name="e", dataset_version=ready_version, model_name="m"
+    )
+    job_claim(TrainingRun, run.pk)
+    nan, inf = float("nan"), float("inf")
+
+    services.training_run_report(
+        run_id=run.pk, epoch=1, total_epochs=2, history=[{"epoch": 1, "loss": nan}]
+    )
+    services.training_run_finish(
+        run_id=run.pk, status="SUCCEEDED", metrics={"val_loss": inf, "per_class": {"0": [nan]}}
+    )
+
+    run.refresh_from_db()
+    assert run.status == "SUCCEEDED" and run.history == [{"epoch": 1, "loss": None}]
+    assert run.metrics == {"val_loss": None, "per_class": {"0": [None]}}
+
+
+@pytest.mark.django_db
+def test_a_random_draw_from_a_grid_beyond_any_integer_is_a_sweep_not_an_error(
+    api_client, experiment, ready_version
+):
+    space = {name: list(range(1, 1001)) for name in ("epochs", "batch_size", "hidden_units")}
+    space["seed"] = list(range(1000))
+    space.update(dropout=[i / 2000 for i in range(1000)], momentum=[i / 2000 for i in range(1000)])
+    space["learning_rate"] = [(i + 1) / 2000 for i in range(1000)]
+
+    answer = submit(
+        api_client,
+        experiment,
+        dataset_version=ready_version.pk,
+        model_name="m",
+        space=space,
+        random=3,
+    )
+
+    assert answer.status_code == 202, answer.content
+    assert answer.json()["runs_total"] == 3
+
+
+@pytest.mark.django_db
+def test_names_longer_than_the_database_holds_are_refused(api_client, experiment, ready_version):
+    long_name = "m" * 101
+
+    sweep = submit(
+        api_client,
+        experiment,
+        dataset_version=ready_version.pk,
+        model_name=long_name,
+        space=SPACE,
+    )
+    run = api_client.post(
+        f"/api/v1/experiments/{experiment['id']}/runs/",
+        {"dataset_version": ready_version.pk, "model_name": long_name},
+        format="json",
+    )
+
+    assert sweep.status_code == run.status_code == 400
+    assert "model_name" in sweep.json() and "model_name" in run.json()
+    with pytest.raises(services.TrainingError, match="at most 100 characters"):
+        services.training_run_create(
+            experiment_name="e", dataset_version=ready_version, model_name=long_name
+        )
+    assert not TrainingRun.objects.exists() and not Sweep.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_last_run_of_a_sweep_cancelled_or_reaped_queues_its_settling(ready_version):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hpml_portal.jobs import job_reap
+
+    cancelled = create(ready_version, space={"learning_rate": [0.001]})
+    reaped = create(ready_version, space={"learning_rate": [0.001]})
+    (run,) = cancelled.runs.all()
+    (stale,) = reaped.runs.all()
+    job_claim(TrainingRun, stale.pk)
+    TrainingRun.objects.filter(pk=stale.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+
+    services.training_run_cancel(run=run)
+    job_reap(stale_after=60, requeue_after=3600)
+
+    settling = [args for name, args in queued_tasks("default") if name.endswith("settle_sweep")]
+    assert [cancelled.pk] in settling and [reaped.pk] in settling
+    assert state(cancelled).status == "CANCELLED" and state(reaped).status == "FAILED"
+
+
+@pytest.mark.django_db
+def test_a_sweep_is_settled_once_and_not_while_runs_remain(ready_version):
+    sweep = create(ready_version, space={"learning_rate": [0.001, 0.01]})
+    first, second = sweep.runs.order_by("pk")
+    services.training_run_fail(run_id=first.pk, error="boom")
+
+    assert sweeps.sweep_settle(sweep_id=sweep.pk) is False  # a run remains
+    services.training_run_fail(run_id=second.pk, error="boom")
+    assert sweeps.sweep_settle(sweep_id=sweep.pk) is True  # no MLflow run was ever made
+    assert sweeps.sweep_settle(sweep_id=sweep.pk) is False
+    assert state(sweep).mlflow_closed
+
+
+@pytest.mark.django_db
+def test_a_sweep_whose_mlflow_run_cannot_be_ended_stays_unsettled_for_the_next_try(
+    ready_version,
+):
+    from mlflow.exceptions import MlflowException
+
+    sweep = create(ready_version, space={"learning_rate": [0.001]})
+    Sweep.objects.filter(pk=sweep.pk).update(mlflow_run_id="no-such-run")
+    services.training_run_fail(run_id=sweep.runs.get().pk, error="boom")
+
+    with pytest.raises(MlflowException):
+        sweeps.sweep_settle(sweep_id=sweep.pk)
+
+    assert not state(sweep).mlflow_closed
+
+
+@pytest.mark.django_db
+def test_listing_sweeps_takes_the_same_queries_however_many_there_are(
+    api_client, admin_client, ready_version
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(url, client):
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    urls = [
+        ("/api/v1/sweeps/", api_client),
+        ("/admin/experiments/sweep/", admin_client),
+    ]
+    for _ in range(2):
+        create(ready_version, space={"learning_rate": [0.001, 0.01]})
+    for url, client in urls:  # the token's first use of the day is recorded once
+        queries(url, client)
+    few = [queries(url, client) for url, client in urls]
+    for _ in range(4):
+        create(ready_version, space={"learning_rate": [0.001, 0.01, 0.1]})
+    many = [queries(url, client) for url, client in urls]
+
+    assert many == few

@@ -4,7 +4,7 @@ from accounts.cli import actor_from, add_actor_arguments
 from hpml_portal.errors import ServiceError
 
 from ...selectors import sweep_list
-from ...services import sweep_cancel
+from ...sweeps import sweep_cancel
 
 
 class Command(BaseCommand):

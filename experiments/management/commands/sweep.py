@@ -8,8 +8,8 @@ from hpml_portal.errors import ServiceError
 from hpml_portal.management.waiting import add_wait_arguments, wait_for_status
 
 from ...models import TrainingRun
-from ...selectors import sweep_list, sweep_ranked_runs
-from ...services import sweep_best_run, sweep_create, sweep_register_best
+from ...selectors import sweep_best_run, sweep_list, sweep_ranked_runs
+from ...sweeps import sweep_create, sweep_register_best
 from ...training.hyperparameters import ARCHITECTURES
 from ...training.sweep_space import DEFAULT_METRIC, METRICS
 from .train import progress_line
@@ -41,7 +41,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--random", type=int, default=None, metavar="N", help="run N points drawn from the grid"
         )
-        parser.add_argument("--seed", type=int, default=None, help="seed of the random draw")
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=None,
+            help="with --random: seed of the draw (default: drawn, and printed)",
+        )
         parser.add_argument(
             "--metric",
             default=DEFAULT_METRIC,
@@ -158,12 +163,12 @@ class Command(BaseCommand):
     def _summary(self, sweep, runs) -> None:
         swept = sorted(sweep.space)
         self.stdout.write(f"runs best first by {sweep.metric}:")
-        for run in sweep_ranked_runs(sweep, runs):
+        for run in sweep_ranked_runs(sweep=sweep, runs=runs):
             value = run.metrics.get(sweep.metric)
             shown = f"{value:.4f}" if isinstance(value, float) else "-"
             point = " ".join(f"{name}={run.hyperparameters.get(name)}" for name in swept)
             self.stdout.write(f"  run {run.pk:<6} {run.status:<10} {shown:<8} {point}")
-        best = sweep_best_run(sweep, runs)
+        best = sweep_best_run(sweep=sweep, runs=runs)
         if best is not None:
             self.stdout.write(
                 f"best run {best.pk}: {sweep.metric}={best.metrics[sweep.metric]:.4f}"
@@ -175,7 +180,7 @@ def _progress_line(sweep, runs: list[TrainingRun]) -> str:
     parts = [f"sweep {sweep.pk}: {sweep.runs_done}/{sweep.runs_total} runs done"]
     if running:  # where the first of them is within its training
         parts.append(f"{len(running)} running (run {running[0].pk}: {progress_line(running[0])})")
-    best = sweep_best_run(sweep, runs)
+    best = sweep_best_run(sweep=sweep, runs=runs)
     if best is not None:
         parts.append(f"best {sweep.metric} {best.metrics[sweep.metric]:.4f} (run {best.pk})")
     return ", ".join(parts)

@@ -1,0 +1,177 @@
+"""Experiments and training runs."""
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from accounts import access
+from accounts.access import Capability
+from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
+from hpml_portal.admin_utils import admin_link, status_badge
+from hpml_portal.errors import ServiceError
+
+from .. import selectors, services
+from ..models import Experiment, TrainingRun
+from . import common
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(TeamScopedAdmin):
+    selector = staticmethod(selectors.experiment_list)
+    list_display = ["name", "team", "run_count", "mlflow_experiment_id", "created_at"]
+    list_filter = [TeamListFilter]
+    search_fields = ["name", "description"]
+    fields = ["team", "name", "description", "mlflow_experiment_id", "created_by", "created_at"]
+    readonly_fields = ["mlflow_experiment_id", "created_by", "created_at"]
+
+    @admin.display(ordering="run_count", description="runs")
+    def run_count(self, obj):
+        return obj.run_count
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return ["name", *fields] if obj else fields
+
+    def save_model(self, request, obj, form, change):
+        saved = services.experiment_save(
+            name=obj.name, team=obj.team, description=obj.description, user=request.user
+        )
+        obj.pk, obj.created_at, obj.created_by = saved.pk, saved.created_at, saved.created_by
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(TeamScopedAdmin):
+    selector = staticmethod(selectors.training_run_list)
+    read_only = True
+    list_display = [
+        "id",
+        "experiment",
+        "dataset_version",
+        "architecture",
+        "status_badge",
+        "progress_bar",
+        "test_accuracy",
+        "model_version_link",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = [
+        "status",
+        "architecture",
+        TeamListFilter,
+        ("experiment", admin.RelatedOnlyFieldListFilter),
+        ("sweep", admin.RelatedOnlyFieldListFilter),
+    ]
+    search_fields = ["id", "experiment__name", "model_name", "mlflow_run_id", "error"]
+    readonly_fields = [
+        "experiment",
+        "dataset_version",
+        "architecture",
+        "hyperparameters",
+        "model_name",
+        "status",
+        "progress",
+        "current_epoch",
+        "within_epoch",
+        "backend",
+        "devices",
+        "distribution",
+        "retry_of",
+        "sweep",
+        "register",
+        "cancel_requested",
+        "heartbeat_at",
+        "worker",
+        "mlflow_link",
+        "metrics",
+        "history",
+        "error",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    actions = ["cancel_runs", "retry_runs", "register_runs"]
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return status_badge(obj.status)
+
+    @admin.display(description="progress", ordering="progress")
+    def progress_bar(self, obj):
+        epochs = obj.hyperparameters.get("epochs", "?")
+        return format_html(
+            '<progress value="{}" max="1" style="width:6em"></progress> {}/{}',
+            f"{obj.progress:.3f}",
+            obj.current_epoch,
+            epochs,
+        )
+
+    @admin.display(description="MLflow run")
+    def mlflow_link(self, obj):
+        return common.mlflow_link(obj.experiment, obj.mlflow_run_id)
+
+    @admin.display(description="this epoch")
+    def within_epoch(self, obj):
+        if obj.status != TrainingRun.Status.RUNNING or not obj.batches_per_epoch:
+            return "-"
+        pace = f", {obj.samples_per_second:,.0f} samples/s" if obj.samples_per_second else ""
+        left = (
+            f", about {common.duration(obj.eta_seconds)} left"
+            if obj.eta_seconds is not None
+            else ""
+        )
+        return f"batch {obj.batches_done} of {obj.batches_per_epoch}{pace}{left}"
+
+    @admin.display(description="test accuracy")
+    def test_accuracy(self, obj):
+        value = obj.metrics.get("test_accuracy")
+        return f"{value:.4f}" if value is not None else "-"
+
+    @admin.display(description="model version")
+    def model_version_link(self, obj):
+        return admin_link(getattr(obj, "model_version", None))
+
+    def has_write_permission(self, request):
+        return access.can_anywhere(request.user, Capability.WRITE)
+
+    @admin.action(description="Retry the selected FAILED or CANCELLED runs", permissions=["write"])
+    def retry_runs(self, request, queryset):
+        retried = []
+        for run in queryset.select_related("experiment__team", "dataset_version__dataset"):
+            try:
+                new = services.training_run_retry(run=run, user=request.user)
+            except ServiceError as exc:
+                self.message_user(request, f"Run {run.pk}: {exc}", messages.ERROR)
+                continue
+            new.refresh_from_db()
+            if new.status == TrainingRun.Status.FAILED:  # the broker refused it
+                self.message_user(request, f"Run {new.pk}: {new.error}", messages.ERROR)
+            else:
+                retried.append(new)
+        if retried:
+            made = ", ".join(f"{new.pk} (retrying {new.retry_of_id})" for new in retried)
+            self.message_user(request, f"Queued run(s) {made}.")
+
+    @admin.action(description="Cancel the selected runs", permissions=["write"])
+    def cancel_runs(self, request, queryset):
+        cancelled = 0
+        for run in queryset.exclude(status__in=TrainingRun.TERMINAL):
+            try:
+                services.training_run_cancel(run=run, user=request.user)
+            except ServiceError as exc:  # e.g. it ended since the page was read
+                self.message_user(request, f"Run {run.pk}: {exc}", messages.WARNING)
+            else:
+                cancelled += 1
+        self.message_user(request, f"Asked {cancelled} run(s) to cancel.")
+
+    @admin.action(
+        description="Register the models of the selected SUCCEEDED runs", permissions=["write"]
+    )
+    def register_runs(self, request, queryset):
+        for run in queryset:
+            try:
+                version, created = services.training_run_register(run=run, user=request.user)
+            except ServiceError as exc:
+                self.message_user(request, f"Run {run.pk}: {exc}", messages.ERROR)
+            else:
+                common.report_registered(self, request, version, created)

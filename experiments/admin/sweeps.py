@@ -1,0 +1,144 @@
+"""Sweeps: the list, and a sweep's page comparing its runs best first."""
+
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from accounts import access
+from accounts.access import Capability
+from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
+from hpml_portal.admin_utils import admin_link, status_badge
+from hpml_portal.errors import ServiceError
+
+from .. import selectors, sweeps
+from ..models import Sweep
+from ..training.sweep_space import METRICS
+from . import common
+
+
+@admin.register(Sweep)
+class SweepAdmin(TeamScopedAdmin):
+    """Sweeps; a sweep's page compares its runs, best first."""
+
+    selector = staticmethod(selectors.sweep_list)
+    read_only = True
+    list_display = [
+        "id",
+        "experiment",
+        "dataset_version",
+        "architecture",
+        "status_badge",
+        "runs_progress",
+        "best",
+        "model_name",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = [TeamListFilter, "architecture", ("experiment", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["id", "experiment__name", "model_name"]
+    readonly_fields = [
+        "experiment",
+        "dataset_version",
+        "architecture",
+        "model_name",
+        "status_badge",
+        "runs_progress",
+        "metric",
+        "space",
+        "random",
+        "seed",
+        "cancel_requested",
+        "best",
+        "comparison",
+        "mlflow_link",
+        "created_by",
+        "created_at",
+    ]
+    actions = ["cancel_sweeps", "register_best"]
+
+    @admin.display(description="status")
+    def status_badge(self, obj):
+        return status_badge(obj.status)
+
+    @admin.display(description="runs done")
+    def runs_progress(self, obj):
+        return format_html(
+            '<progress value="{}" max="{}" style="width:6em"></progress> {}/{}',
+            obj.runs_done,
+            obj.runs_total,
+            obj.runs_done,
+            obj.runs_total,
+        )
+
+    @admin.display(description="best run")
+    def best(self, obj):
+        best = selectors.sweep_best_run(sweep=obj)
+        if best is None:
+            return "-"
+        return format_html(
+            "{} ({} {})",
+            admin_link(best, f"run {best.pk}"),
+            obj.metric,
+            common.number(best.metrics[obj.metric]),
+        )
+
+    @admin.display(description="runs, best first")
+    def comparison(self, obj):
+        ranked = selectors.sweep_ranked_runs(sweep=obj)
+        swept = sorted(obj.space)
+        shown = [m for m in METRICS if any(m in run.metrics for run in ranked)]
+        head = format_html_join(
+            "",
+            "<th>{}</th>",
+            ((name,) for name in ["run", "status", *swept, *shown, "model version"]),
+        )
+        rows = format_html_join(
+            "",
+            "<tr>{}</tr>",
+            (
+                (
+                    format_html_join(
+                        "",
+                        "<td>{}</td>",
+                        (
+                            (cell,)
+                            for cell in [
+                                admin_link(run, str(run.pk)),
+                                status_badge(run.status),
+                                *(run.hyperparameters.get(name, "-") for name in swept),
+                                *(common.number(run.metrics.get(m)) for m in shown),
+                                admin_link(getattr(run, "model_version", None)),
+                            ]
+                        ),
+                    ),
+                )
+                for run in ranked
+            ),
+        )
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
+
+    @admin.display(description="MLflow run")
+    def mlflow_link(self, obj):
+        return common.mlflow_link(obj.experiment, obj.mlflow_run_id)
+
+    def has_write_permission(self, request):
+        return access.can_anywhere(request.user, Capability.WRITE)
+
+    @admin.action(description="Cancel the selected sweeps", permissions=["write"])
+    def cancel_sweeps(self, request, queryset):
+        for sweep in queryset:
+            try:
+                stopping = sweeps.sweep_cancel(sweep=sweep, user=request.user)
+            except ServiceError as exc:  # e.g. it ended since the page was read
+                self.message_user(request, f"Sweep {sweep.pk}: {exc}", messages.WARNING)
+            else:
+                self.message_user(request, f"Sweep {sweep.pk}: asked {stopping} run(s) to stop.")
+
+    @admin.action(description="Register the best run of the selected sweeps", permissions=["write"])
+    def register_best(self, request, queryset):
+        for sweep in queryset:
+            try:
+                version, created = sweeps.sweep_register_best(sweep=sweep, user=request.user)
+            except ServiceError as exc:
+                self.message_user(request, f"Sweep {sweep.pk}: {exc}", messages.ERROR)
+            else:
+                common.report_registered(self, request, version, created)
