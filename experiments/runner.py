@@ -197,10 +197,12 @@ def _execute(run_id: int) -> TrainingRun:
                     run_id=run.pk, status=TrainingRun.Status.CANCELLED, metrics=metrics
                 )
             tracker.log_metrics_later(result.test_metrics)
-            metrics |= _evaluate(run, result, x, y, transforms, tracker)
-            stored = _store_model(result.model, f"{experiment.team.slug}/{run.model_name}")
+            metrics |= _evaluate(result, y, tracker)
             example = trainer.invert_transforms(x[:5], transforms) if transforms else x[:5]
-            model_uri = tracker.log_model(result.model, example=example.astype(np.float32))
+            # MLflow's copy is written from the tracker's thread while ours is stored here.
+            logged = tracker.log_model_later(result.model, example=example.astype(np.float32))
+            stored = _store_model(result.model, f"{experiment.team.slug}/{run.model_name}")
+            model_uri = logged.result()
             tracker.flush()  # every metric and picture is in MLflow before the run succeeds
             run = _register(run, result, stored, metrics, model_uri, tracker.run_id)
             if run.status != TrainingRun.Status.SUCCEEDED:
@@ -234,20 +236,16 @@ def _final_metrics(result: trainer.TrainResult) -> dict:
     }
 
 
-def _evaluate(run, result, x, y, transforms, tracker) -> dict:
+def _evaluate(result, y, tracker) -> dict:
     """Per-class numbers and the confusion matrix on the test split, and the pictures of them
     and of the training curves in MLflow. Nothing without a test split."""
     if len(result.history):
         tracker.later(_log_curves, tracker, result.history)
     test = result.test_indices
-    if not len(test):
+    if not len(test) or result.test_probabilities is None:
         return {}
-    # The network as trained takes processed rows; the registered model (with the recipe's
-    # layers in front) takes raw ones.
-    network = result.model.get_layer(run.architecture) if transforms else result.model
-    probabilities = trainer.predict(network, x, test, batch_size=1024)  # x may be on disk
     true_index = np.unique(y, return_inverse=True)[1][test]
-    judged = evaluation.evaluate(true_index, probabilities, result.classes)
+    judged = evaluation.evaluate(true_index, result.test_probabilities, result.classes)
     tracker.log_metrics_later({"test_macro_f1": judged["macro_f1"]})
     if len(result.classes) <= evaluation.MAX_MATRIX_CLASSES:
         tracker.later(_log_confusion, tracker, judged["confusion_matrix"], result.classes)

@@ -11,6 +11,7 @@ started in.
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -64,16 +65,27 @@ def experiment_id(name: str) -> str:
 class RunTracker:
     """One MLflow run, opened by :func:`tracked_run`.
 
-    What the training loop logs while it trains (per-epoch metrics, pictures) goes through
-    ``later``: one background thread sends it, in order, with MLflow's client API (the fluent
-    API's active run belongs to the training thread), so training never waits on the tracking
-    store. ``flush`` waits for all of it and raises the first error.
+    What the training loop logs while it trains (per-epoch metrics, pictures, the model) goes
+    through ``later``: one background thread sends it, in order, with MLflow's client API (the
+    fluent API's active run belongs to the training thread), so training never waits on the
+    tracking store; metrics go in batches at most once a second. ``flush`` sends what waits
+    and raises the first error.
     """
+
+    # Metrics logged within this many seconds of the last send wait to go with the next one.
+    METRICS_INTERVAL = 1.0
+    # MLflow takes at most this many metrics in one log_batch call.
+    MAX_BATCH = 1000
 
     def __init__(self, run_id: str, experiment_id: str):
         self.run_id, self.experiment_id = run_id, experiment_id
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpml-mlflow")
         self._sent: list[Future] = []
+        self._pending: list[Metric] = []
+        self._lock = threading.Lock()
+        self._scheduled = False
+        self._last_send = float("-inf")
+        self._hurry = threading.Event()
 
     def later(self, work: Callable, *args) -> None:
         # An error already back from the store stops the run now, not after the training.
@@ -83,6 +95,7 @@ class RunTracker:
         self._sent.append(self._sender.submit(work, *args))
 
     def flush(self) -> None:
+        self._hurry.set()  # metrics waiting for their interval go now
         sent, self._sent = self._sent, []
         for future in sent:
             future.result()
@@ -95,10 +108,27 @@ class RunTracker:
         self._sent = []
 
     def log_metrics_later(self, metrics: Mapping[str, float], step: int = 0) -> None:
-        """One ``log_batch`` call per epoch, from the background thread."""
+        """Send ``metrics`` from the background thread in ``log_batch`` calls: at once when
+        none went in the last ``METRICS_INTERVAL`` seconds, else with the metrics logged until
+        then (short epochs would otherwise spend their time in the tracking store)."""
         stamp = int(time.time() * 1000)
-        batch = [Metric(k, float(v), stamp, step) for k, v in metrics.items()]
-        self.later(lambda: _client().log_batch(self.run_id, metrics=batch))
+        with self._lock:
+            self._pending += [Metric(k, float(v), stamp, step) for k, v in metrics.items()]
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.later(self._send_metrics)
+
+    def _send_metrics(self) -> None:
+        wait = self._last_send + self.METRICS_INTERVAL - time.monotonic()
+        if wait > 0:
+            self._hurry.wait(wait)
+        with self._lock:
+            batch, self._pending, self._scheduled = self._pending, [], False
+        self._last_send = time.monotonic()
+        client = _client()
+        for start in range(0, len(batch), self.MAX_BATCH):
+            client.log_batch(self.run_id, metrics=batch[start : start + self.MAX_BATCH])
 
     def log_params(self, params: Mapping[str, object]) -> None:
         mlflow.log_params({k: str(v) for k, v in params.items()})
@@ -126,17 +156,29 @@ class RunTracker:
             path.write_bytes(data)
             _client().log_artifact(self.run_id, str(path), artifact_path="plots")
 
-    def log_model(self, model, *, example) -> str:
-        """Log a Keras model in this run; return its model URI (registration comes later)."""
-        import keras
-        import mlflow.keras
+    def log_model_later(self, model, *, example) -> Future:
+        """Log a Keras model in this run from the background thread; the future gives its
+        model URI (registration comes later). The model must not change meanwhile."""
         import numpy as np
         from mlflow.models import infer_signature
 
+        # The signature needs the model called once: here, on the thread that trained it.
         signature = infer_signature(example, np.asarray(model(example, training=False)))
-        info = mlflow.keras.log_model(
-            model,
+        future = self._sender.submit(self._log_model, model, signature)
+        self._sent.append(future)
+        return future
+
+    def _log_model(self, model, signature) -> str:
+        import keras
+        import mlflow.keras
+        from mlflow.models import Model
+
+        info = Model.log(
+            artifact_path=None,
             name="model",
+            flavor=mlflow.keras,
+            model=model,
+            run_id=self.run_id,  # this thread has no active run of its own
             signature=signature,
             # Listing requirements here spares MLflow a slow import-and-inspect subprocess.
             pip_requirements=[f"keras=={keras.__version__}", f"mlflow=={mlflow.__version__}"],

@@ -1,4 +1,4 @@
-"""What ``fit``, ``evaluate`` and ``predict`` are fed: arrays, or batches read from disk.
+"""What ``fit`` and ``predict`` are fed: arrays, or batches read from disk.
 
 Features in memory go to Keras as arrays, as fast as ``fit`` on arrays goes. Features in a
 memory-mapped file (a ``np.memmap`` of a whole file, as ``np.load(path, mmap_mode="r")``
@@ -177,13 +177,6 @@ def fit_data(
         ),
         "shuffle": False,  # Rows shuffles the rows at every epoch; fit would shuffle batches
     }
-
-
-def evaluate_data(x: np.ndarray, y_index: np.ndarray, rows: np.ndarray, *, batch_size: int) -> dict:
-    """``evaluate``'s data arguments for ``x[rows]``."""
-    if on_disk(x):
-        return {"x": Rows(x, rows, y_index, batch_size=batch_size)}
-    return {"x": x[rows], "y": y_index[rows], "batch_size": batch_size}
 
 
 def predict_data(x: np.ndarray, rows: np.ndarray, *, batch_size: int) -> dict:

@@ -41,8 +41,10 @@ class TrainResult:
     # every epoch or was cancelled; the epoch whose weights the model holds, None when off.
     stopped_epoch: int | None = None
     best_epoch: int | None = None
-    # Rows of ``x`` in the test split, in the order evaluated (empty when there is none).
+    # Rows of ``x`` in the test split, in the order evaluated (empty when there is none), and
+    # the trained network's class probabilities for them (None when not evaluated).
     test_indices: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    test_probabilities: np.ndarray | None = None
     # Where it trained: the Keras backend, the devices ("gpu:0", "cpu:0", ...) and how the
     # batches were spread over them ("single", "DataParallel(2)", "MirroredStrategy(2)").
     backend: str = ""
@@ -325,6 +327,17 @@ def _fit(x, y_index, split, *, architecture, hp, num_classes, callbacks):
     return model, stopper
 
 
+def test_metrics(probabilities: np.ndarray, true_index: np.ndarray) -> dict[str, float]:
+    """Loss and accuracy of class ``probabilities`` against the true class indices, as Keras's
+    ``sparse_categorical_crossentropy`` and ``accuracy`` compute them (probabilities clipped
+    to [1e-7, 1 - 1e-7] before the log)."""
+    epsilon = keras.config.epsilon()
+    chosen = probabilities[np.arange(len(true_index)), true_index].astype(np.float64)
+    loss = -np.log(np.clip(chosen, epsilon, 1 - epsilon)).mean()
+    accuracy = (probabilities.argmax(axis=1) == true_index).mean()
+    return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
+
+
 def predict(model: keras.Model, x: np.ndarray, rows: np.ndarray, *, batch_size: int = 1024):
     """The model's outputs for ``x[rows]``, in that order, as a NumPy array; read from disk
     in batches when ``x`` is a memory-mapped file, so ``x[rows]`` is never held whole."""
@@ -407,9 +420,9 @@ def train(
         result.best_epoch = stopper.best_epoch + 1
         result.stopped_epoch = stopper.stopped_epoch + 1 if stopper.stopped_epoch else None
     if not cancelled and len(split["test"]):
+        # One pass gives the metrics and the probabilities the caller judges the run by.
         batch_size = 256 - 256 % len(devices)
-        test = feeding.evaluate_data(x, y_index, split["test"], batch_size=batch_size)
-        loss, accuracy = model.evaluate(**test, verbose=0)
-        result.test_metrics = {"test_loss": float(loss), "test_accuracy": float(accuracy)}
+        result.test_probabilities = predict(model, x, split["test"], batch_size=batch_size)
+        result.test_metrics = test_metrics(result.test_probabilities, y_index[split["test"]])
     result.seconds = time.monotonic() - started
     return result

@@ -677,3 +677,16 @@ def test_only_a_memmap_of_a_whole_file_is_read_from_disk(tmp_path):
     assert feeding.on_disk(x)
     # views of it, and arrays in memory, are used as arrays
     assert not any(feeding.on_disk(v) for v in (x[1:], np.asarray(x), np.array(x), np.zeros(3)))
+
+
+def test_the_test_metrics_are_what_keras_evaluate_gives():
+    x, y = blobs(classes=4, seed=3)
+    result = trainer.train(x, y, architecture="mlp", hyperparameters={"epochs": 2})
+    test = result.test_indices
+    true_index = np.unique(y, return_inverse=True)[1][test]
+
+    loss, accuracy = result.model.evaluate(x[test], true_index, verbose=0)
+
+    assert result.test_metrics["test_loss"] == pytest.approx(loss, rel=1e-5)
+    assert result.test_metrics["test_accuracy"] == pytest.approx(accuracy)
+    assert result.test_probabilities.shape == (len(test), 4)

@@ -138,7 +138,7 @@ def logged_model_uri():
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     with mlflow_client.tracked_run(experiment="registry-tests", run_name="mirror", tags={}) as run:
-        return run.log_model(model, example=np.zeros((1, 4), np.float32))
+        return run.log_model_later(model, example=np.zeros((1, 4), np.float32)).result()
 
 
 @pytest.fixture(scope="module")
