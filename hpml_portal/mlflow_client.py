@@ -164,6 +164,7 @@ class RunTracker:
 
         # The signature needs the model called once: here, on the thread that trained it.
         signature = infer_signature(example, np.asarray(model(example, training=False)))
+        self._hurry.set()  # training is over: metrics waiting for their interval go now
         future = self._sender.submit(self._log_model, model, signature)
         self._sent.append(future)
         return future
