@@ -23,6 +23,7 @@ from models_registry.services import Artifact, model_version_register
 
 from .models import TrainingRun
 from .services import (
+    finite,
     training_run_claim,
     training_run_fail,
     training_run_finish,
@@ -284,6 +285,7 @@ def _register(run, result, stored, metrics, model_uri, mlflow_run_id) -> Trainin
     was cancelled (or closed by the reaper) meanwhile: then nothing is registered.
 
     A run that registers only by choice (a sweep's) keeps what registering needs instead."""
+    metrics = finite(metrics)  # a diverged run's NaN loss is stored as null
     signature = {
         "input_shape": result.input_shape,
         "input_dtype": "float32",

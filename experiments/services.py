@@ -291,7 +291,7 @@ def training_run_report(
         fields["current_epoch"] = epoch
         fields["progress"] = min(epoch / total_epochs, 1.0) if total_epochs else 0.0
     if history is not None:
-        fields["history"] = _finite(history)
+        fields["history"] = finite(history)
     if not job_beat(TrainingRun, run_id, **fields):
         return True
     return TrainingRun.objects.filter(pk=run_id, cancel_requested=True).exists()
@@ -308,7 +308,7 @@ def training_run_finish(
     """End a run in a terminal status, with its metrics and, for a run that registers by
     choice, the stored model it would register (``artifact``). A run that has already ended
     is left as it is."""
-    fields: dict = {} if metrics is None else {"metrics": _finite(metrics)}
+    fields: dict = {} if metrics is None else {"metrics": finite(metrics)}
     if artifact is not None:
         fields["artifact"] = artifact
     fields["eta_seconds"] = None  # nothing left to wait for
@@ -318,15 +318,15 @@ def training_run_finish(
     return TrainingRun.objects.get(pk=run_id)
 
 
-def _finite(value):
+def finite(value):
     """``value`` with NaN and infinite numbers as None: a diverging run's loss is NaN, which
     JSON (and PostgreSQL's jsonb) cannot hold."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: finite(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_finite(item) for item in value]
+        return [finite(item) for item in value]
     return value
 
 
