@@ -88,6 +88,16 @@ def dataset_version_transforms(version: DatasetVersion) -> list[dict]:
     return [v.recipe for v in reversed(chain) if v.recipe and "input_shape" in v.recipe]
 
 
+def dataset_version_feature_names(version: DatasetVersion) -> list[str] | None:
+    """The names of the raw features a model trained on this version takes (the oldest
+    version's, whose rows it is given), when that data named every one of them."""
+    raw = ([version, *dataset_version_ancestors(version)])[-1]
+    names = raw.schema.get("feature_names")
+    if not names or raw.schema.get("feature_names_omitted"):
+        return None
+    return list(names)
+
+
 def dataset_version_lineage(version: DatasetVersion) -> dict:
     """Where a version came from and what came of it, in a fixed number of queries: its
     ancestors, its descendants, and the training runs and model versions that used it."""

@@ -6,6 +6,7 @@ so the worker's parent process (which forks) never initialises TensorFlow.
 
 import contextlib
 import logging
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
-from datasets.selectors import dataset_version_transforms
+from datasets.selectors import dataset_version_feature_names, dataset_version_transforms
 from datasets.services import dataset_version_open
 from hpml_portal import mlflow_client
 from hpml_portal.jobs import Heartbeat
@@ -291,6 +292,9 @@ def _register(run, result, stored, metrics, model_uri, mlflow_run_id) -> Trainin
         "input_dtype": "float32",
         "classes": result.classes,
     }
+    names = dataset_version_feature_names(run.dataset_version)
+    if names and len(names) == math.prod(result.input_shape):  # table formats check these
+        signature["feature_names"] = names
     with transaction.atomic():
         locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if locked.is_terminal or locked.cancel_requested:

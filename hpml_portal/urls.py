@@ -14,7 +14,7 @@ from experiments.api.views import (
     SweepViewSet,
     TrainingRunViewSet,
 )
-from inference.api.views import PredictView
+from inference.api.views import InvocationsView, PredictView
 from models_registry.api.views import (
     AliasEventViewSet,
     ModelVersionAliasViewSet,
@@ -54,6 +54,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/models/<slug:name>/predict/", PredictView.as_view(), name="predict"),
+    path(
+        "api/v1/models/<slug:name>/invocations",
+        InvocationsView.as_view(),
+        name="invocations",
+    ),
     path("api/v1/", include(router.urls)),
     path("api/v1/", include(datasets.urls)),
     path("api/v1/", include(experiments.urls)),

@@ -42,10 +42,17 @@ class ModelIntegrityError(RuntimeError):
 class Signature:
     input_shape: tuple[int, ...]
     classes: tuple
+    # The names of the flattened features, when the data had them (tables).
+    feature_names: tuple[str, ...] | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> "Signature":
-        return cls(tuple(int(d) for d in data["input_shape"]), tuple(data["classes"]))
+        names = data.get("feature_names")
+        return cls(
+            tuple(int(d) for d in data["input_shape"]),
+            tuple(data["classes"]),
+            tuple(names) if names else None,
+        )
 
     @property
     def size(self) -> int:

@@ -69,20 +69,22 @@ def model_runtime_get(model_version: ModelVersion):
 def prediction_create(
     *,
     model_name: str,
-    instances: object,
+    payload: object,
     version: int | None = None,
     alias: str | None = None,
     team: str | None = None,
     user=None,
     token: ApiToken | None = None,
 ) -> Prediction:
-    """Predict with a model version (``production`` unless a version or alias is named).
+    """Predict with a model version (``production`` unless a version or alias is named) on
+    the rows of ``payload``, in any format ``payloads.rows_from_payload`` reads.
 
     The model is found among ``user``'s teams (``team`` when several have one of that name);
     any role there may predict. A token limited to some models may predict with those only.
     Raises ``ModelNotFound``, ``AliasNotSet``, ``AccessDenied`` or ``runtime.InputError``; a
     rejected request is logged (when sampled) as rejected, never as a success.
     """
+    from .payloads import rows_from_payload
     from .runtime import InputError, parse_instances
 
     if token is not None and token.predict_only:
@@ -93,7 +95,9 @@ def prediction_create(
     requested = f"version:{version}" if version is not None else f"alias:{alias or DEFAULT_ALIAS}"
     loaded = model_runtime_get(model_version)
     started = time.perf_counter()
+    instances = payload
     try:
+        instances = rows_from_payload(payload, loaded.signature)
         batch = parse_instances(instances, loaded.signature, max_batch=settings.PREDICT_MAX_BATCH)
     except InputError as exc:
         _log(

@@ -1,8 +1,15 @@
 from rest_framework import serializers
 
 
+class DataframeSplitSerializer(serializers.Serializer):
+    columns = serializers.ListField(child=serializers.CharField())
+    data = serializers.ListField(child=serializers.ListField())
+
+
 class PredictRequestSerializer(serializers.Serializer):
-    """Rows to score; send ``instances`` or ``inputs`` (the same thing)."""
+    """Rows to score, in one of four formats (those of MLflow's scoring server): ``instances``
+    or ``inputs`` (the same thing), ``dataframe_split`` or ``dataframe_records`` (columns
+    named as the training data's features, in any order)."""
 
     instances = serializers.ListField(
         child=serializers.ListField(),
@@ -10,6 +17,10 @@ class PredictRequestSerializer(serializers.Serializer):
         help_text="one row per instance: the model's input shape, nested or flat",
     )
     inputs = serializers.ListField(child=serializers.ListField(), required=False)
+    dataframe_split = DataframeSplitSerializer(required=False)
+    dataframe_records = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="one {column: value} per row"
+    )
 
 
 class PredictResponseSerializer(serializers.Serializer):
@@ -19,4 +30,11 @@ class PredictResponseSerializer(serializers.Serializer):
     probabilities = serializers.ListField(
         child=serializers.ListField(child=serializers.FloatField()),
         help_text="per instance, the probability of each class in signature order",
+    )
+
+
+class InvocationsResponseSerializer(serializers.Serializer):
+    predictions = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField()),
+        help_text="per row, the probability of each class in signature order",
     )

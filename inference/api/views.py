@@ -10,43 +10,40 @@ from accounts.models import ApiToken
 from accounts.throttles import PredictThrottle
 
 from .. import services
-from .serializers import PredictRequestSerializer, PredictResponseSerializer
+from .serializers import (
+    InvocationsResponseSerializer,
+    PredictRequestSerializer,
+    PredictResponseSerializer,
+)
 
 
 def _error(code: int, message: str) -> Response:
     return Response({"detail": message}, status=code)
 
 
-class PredictView(APIView):
-    """Predict with a registered model: its ``production`` version unless told otherwise."""
+_PARAMETERS = [
+    OpenApiParameter("version", OpenApiTypes.INT, description="a version number"),
+    OpenApiParameter("alias", OpenApiTypes.STR, description="an alias (default production)"),
+    OpenApiParameter(
+        "team", OpenApiTypes.STR, description="when several of your teams have the model"
+    ),
+]
+_ERRORS = {
+    400: OpenApiResponse(description="names the bad instance or column and what was expected"),
+    403: OpenApiResponse(description="the token may not predict with this model"),
+    404: OpenApiResponse(description="unknown model or version"),
+    409: OpenApiResponse(description="the alias points nowhere"),
+    413: OpenApiResponse(description="body or batch over the limit"),
+    429: OpenApiResponse(description="over THROTTLE_PREDICT_RATE"),
+}
 
+
+class _Scoring(APIView):
     parser_classes = [JSONParser]
     throttle_classes = [PredictThrottle]
     allows_predict_only_tokens = True
 
-    @extend_schema(
-        operation_id="models_predict",
-        request=PredictRequestSerializer,
-        parameters=[
-            OpenApiParameter("version", OpenApiTypes.INT, description="a version number"),
-            OpenApiParameter(
-                "alias", OpenApiTypes.STR, description="an alias (default production)"
-            ),
-            OpenApiParameter(
-                "team", OpenApiTypes.STR, description="when several of your teams have the model"
-            ),
-        ],
-        responses={
-            200: PredictResponseSerializer,
-            400: OpenApiResponse(description="names the bad instance and what was expected"),
-            403: OpenApiResponse(description="the token may not predict with this model"),
-            404: OpenApiResponse(description="unknown model or version"),
-            409: OpenApiResponse(description="the alias points nowhere"),
-            413: OpenApiResponse(description="body or batch over the limit"),
-            429: OpenApiResponse(description="over THROTTLE_PREDICT_RATE"),
-        },
-    )
-    def post(self, request, name: str):
+    def score(self, request, name: str) -> services.Prediction | Response:
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > settings.PREDICT_MAX_BODY_BYTES:
             return _error(
@@ -56,17 +53,46 @@ class PredictView(APIView):
         # isdecimal, not isdigit: int() refuses digits such as "²" that isdigit accepts.
         if version is not None and not version.isdecimal():
             return _error(400, f"version must be a whole number, got {version!r}")
-        body = request.data
-        if not isinstance(body, dict) or not ({"instances", "inputs"} & body.keys()):
-            return _error(400, 'send {"instances": [[...], ...]} or {"inputs": [[...], ...]}')
         token = request.auth if isinstance(request.auth, ApiToken) else None
-        prediction = services.prediction_create(
+        return services.prediction_create(
             model_name=name,
-            instances=body.get("instances", body.get("inputs")),
+            payload=request.data,
             version=int(version) if version is not None else None,
             alias=request.query_params.get("alias"),
             team=request.query_params.get("team"),
             user=request.user,
             token=token,
         )
+
+
+class PredictView(_Scoring):
+    """Predict with a registered model: its ``production`` version unless told otherwise."""
+
+    @extend_schema(
+        operation_id="models_predict",
+        request=PredictRequestSerializer,
+        parameters=_PARAMETERS,
+        responses={200: PredictResponseSerializer, **_ERRORS},
+    )
+    def post(self, request, name: str):
+        prediction = self.score(request, name)
+        if isinstance(prediction, Response):
+            return prediction
         return Response(prediction.__dict__, status=status.HTTP_200_OK)
+
+
+class InvocationsView(_Scoring):
+    """MLflow's scoring protocol: what ``mlflow models serve`` answers at ``/invocations``
+    (``{"predictions": [[class probabilities], ...]}``), for the same requests."""
+
+    @extend_schema(
+        operation_id="models_invocations",
+        request=PredictRequestSerializer,
+        parameters=_PARAMETERS,
+        responses={200: InvocationsResponseSerializer, **_ERRORS},
+    )
+    def post(self, request, name: str):
+        prediction = self.score(request, name)
+        if isinstance(prediction, Response):
+            return prediction
+        return Response({"predictions": prediction.probabilities}, status=status.HTTP_200_OK)

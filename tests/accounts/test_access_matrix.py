@@ -270,6 +270,13 @@ API_ROWS = [
         PREDICT_OTHER_MODEL_A,
         lambda w: {"instances": [ROW]},
     ),
+    Row(
+        "invocations",
+        "POST",
+        lambda w: f"/api/v1/models/other/invocations?team={w.a.team.slug}",
+        PREDICT_OTHER_MODEL_A,
+        lambda w: {"dataframe_split": {"columns": [str(i) for i in range(64)], "data": [ROW]}},
+    ),
 ]
 
 

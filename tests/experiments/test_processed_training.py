@@ -115,3 +115,41 @@ def test_the_recipe_layers_keep_tiny_and_huge_scales_exact():
     wrapped = trainer.with_input_transforms(inner, [recipe])
 
     np.testing.assert_allclose(np.asarray(wrapped(x)), [[1.0, 1.0, 0.0]], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.django_db
+def test_a_model_trained_on_a_named_table_knows_its_raw_feature_names(
+    django_capture_on_commit_callbacks,
+):
+    import io
+
+    rng = np.random.default_rng(1)
+    kind = rng.integers(0, 3, size=90)
+    petal, sepal = rng.normal(size=90) + kind * 3, rng.normal(size=90) - kind
+    csv = "petal,sepal,kind\n" + "".join(
+        f"{p:.4f},{s:.4f},k{k}\n" for p, s, k in zip(petal, sepal, kind, strict=True)
+    )
+    raw, _ = dataset_services.dataset_version_ingest(
+        dataset_name="flowers",
+        source=dataset_services.IngestSource.upload(
+            io.BytesIO(csv.encode()), "flowers.csv", label_column="kind"
+        ),
+    )
+    raw = dataset_version_execute(version_id=raw.pk)
+    child, _ = dataset_services.dataset_version_process(version=raw, spec={"normalize": "minmax"})
+    child = dataset_version_execute(version_id=child.pk)
+    run = services.training_run_create(
+        experiment_name="flowers",
+        dataset_version=child,
+        model_name="flowers",
+        architecture="linear",
+        hyperparameters={"epochs": 2},
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = training_run_execute(run_id=run.pk)
+
+    assert run.status == "SUCCEEDED", run.error
+    signature = run.model_version.signature
+    assert signature["feature_names"] == ["petal", "sepal"]  # the raw table's, not processed
+    assert signature["classes"] == ["k0", "k1", "k2"]

@@ -155,16 +155,20 @@ def test_an_infinite_value_is_400_and_is_logged_as_rejected(api_client, producti
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"rows": [[0] * 64]}, 'send {"instances": [[...], ...]} or {"inputs": [[...], ...]}'),
-        ({}, 'send {"instances": [[...], ...]}'),
-        ([[0] * 64], 'send {"instances": [[...], ...]}'),
+        ({"rows": [[0] * 64]}, 'send one of {"instances": [...]}, {"inputs": [...]}'),
+        ({}, "dataframe_split"),
+        ([[0] * 64], "not a JSON list"),
+        ({"instances": [[0] * 64], "inputs": [[0] * 64]}, "got 'instances', 'inputs'"),
+        ({"instances": [[0] * 64], "rows": 1}, "unknown field 'rows'"),
     ],
 )
-def test_a_body_without_instances_is_400(body, message, api_client, production):
+def test_a_body_without_one_known_format_is_400_and_logged_as_rejected(
+    body, message, api_client, production
+):
     response = predict(api_client, body)
 
     assert response.status_code == 400 and message in response.json()["detail"]
-    assert not PredictionLog.objects.exists()
+    assert_no_success_logged()
 
 
 def test_a_body_that_is_not_json_is_400(api_client, production):
@@ -287,3 +291,108 @@ def test_with_a_zero_sample_rate_nothing_is_logged(api_client, production, digit
 
     assert (ok.status_code, rejected.status_code) == (200, 400)
     assert not PredictionLog.objects.exists()
+
+
+# --- MLflow's scoring formats ------------------------------------------------------------------
+
+PIXELS = [f"pixel_{i}" for i in range(64)]
+
+
+@pytest.fixture
+def named(model_version):
+    """Version 2 of "digits", in production, whose signature names its 64 features."""
+    from models_registry.services import Artifact, model_version_register
+
+    version = model_version_register(
+        model_name="digits",
+        artifact=Artifact(model_version.artifact.name, model_version.sha256, 1),
+        signature={**model_version.signature, "feature_names": PIXELS},
+        metrics={},
+    )
+    model_alias_set(model_version=version, alias="production")
+    return version
+
+
+def test_dataframe_split_and_records_score_as_the_same_rows(api_client, named, digits):
+    rows = digits[0][:4].tolist()
+    shuffled = PIXELS[::-1]  # any column order: they are matched by name
+    split = {"columns": shuffled, "data": [row[::-1] for row in rows]}
+    records = [dict(zip(PIXELS, row, strict=True)) for row in rows]
+
+    by_rows = predict(api_client, {"instances": rows}).json()
+    by_split = predict(api_client, {"dataframe_split": split}).json()
+    by_records = predict(api_client, {"dataframe_records": records}).json()
+
+    assert by_rows["version"] == 2
+    assert by_split["probabilities"] == by_rows["probabilities"]
+    assert by_records["probabilities"] == by_rows["probabilities"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"dataframe_split": {"columns": PIXELS[:-1], "data": [[0] * 63]}}, "missing column"),
+        (
+            {"dataframe_split": {"columns": [*PIXELS, "extra"], "data": [[0] * 65]}},
+            "unknown column 'extra'",
+        ),
+        (
+            {"dataframe_split": {"columns": ["Pixel_0", *PIXELS[1:]], "data": [[0] * 64]}},
+            "missing column 'pixel_0'; unknown column 'Pixel_0'",
+        ),
+        ({"dataframe_records": [dict.fromkeys(PIXELS[1:], 0)]}, "missing column 'pixel_0'"),
+        (
+            {"dataframe_records": [dict.fromkeys(PIXELS, 0), dict.fromkeys(PIXELS[:-1], 0)]},
+            "dataframe_records[1]: missing key 'pixel_63'",
+        ),
+        (
+            {"dataframe_records": [dict.fromkeys(PIXELS, "dark")]},
+            "instance 0: 'dark' is not a number",
+        ),
+    ],
+)
+def test_a_table_that_does_not_fit_is_400_and_logged_as_rejected(
+    api_client, named, payload, message
+):
+    response = predict(api_client, payload)
+
+    assert response.status_code == 400 and message in response.json()["detail"]
+    assert_no_success_logged()
+    assert PredictionLog.objects.get().outcome == PredictionLog.Outcome.REJECTED
+
+
+def test_invocations_answers_as_mlflow_models_serve_does(api_client, named, digits):
+    rows = digits[0][:3].tolist()
+
+    answer = api_client.post(
+        "/api/v1/models/digits/invocations",
+        json.dumps({"dataframe_split": {"columns": PIXELS, "data": rows}}),
+        content_type="application/json",
+    )
+    native = predict(api_client, {"instances": rows}).json()
+    refused = api_client.post(
+        "/api/v1/models/digits/invocations",
+        json.dumps({"inputs": [[0] * 63]}),
+        content_type="application/json",
+    )
+
+    assert answer.status_code == 200 and answer.json() == {"predictions": native["probabilities"]}
+    assert refused.status_code == 400 and "expected 64 numbers" in refused.json()["detail"]
+
+
+def test_invocations_needs_a_token_and_hides_other_teams_models(named, digits):
+    from tests.conftest import token_client
+    from tests.factories import MembershipFactory, TeamFactory, UserFactory
+
+    body = json.dumps({"inputs": digits[0][:1].tolist()})
+    outsider = UserFactory()
+    MembershipFactory(team=TeamFactory(), user=outsider, role="predictor")
+
+    anonymous = APIClient().post(
+        "/api/v1/models/digits/invocations", body, content_type="application/json"
+    )
+    other = token_client(outsider).post(
+        "/api/v1/models/digits/invocations", body, content_type="application/json"
+    )
+
+    assert anonymous.status_code == 401 and other.status_code == 404

@@ -67,8 +67,9 @@ def test_a_version_or_an_alias_is_chosen(tmp_path, production, second_version, d
         ({"instances": [[0] * 63]}, "instance 0: expected 64 numbers, got 63 values"),
         ({"instances": [[0] * 64, [0] * 63 + ["x"]]}, "instance 1: 'x' is not a number"),
         ({"instances": []}, "instances must be a non-empty list of rows"),
-        ({"rows": [[0] * 64]}, "instances must be a non-empty list of rows"),
+        ({"rows": [[0] * 64]}, 'send one of {"instances": [...]}'),
         ("7", "instances must be a non-empty list of rows"),
+        ({"dataframe_split": {"columns": ["a"], "data": [[1]]}}, "1 columns, but the model"),
     ],
 )
 def test_bad_input_fails_with_a_one_line_reason(content, message, tmp_path, production):

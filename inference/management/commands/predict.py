@@ -12,8 +12,9 @@ from ...services import prediction_create
 
 class Command(BaseCommand):
     help = (
-        'Predict with MODEL from JSON rows: {"instances": [[...], ...]} or a bare list of rows. '
-        "Prints the answer as JSON, as the API gives it."
+        'Predict with MODEL from JSON rows: {"instances": [[...], ...]}, {"inputs": ...}, '
+        '{"dataframe_split": {"columns": [...], "data": [...]}}, {"dataframe_records": [...]} '
+        "or a bare list of rows. Prints the answer as JSON, as the API gives it."
     )
 
     def create_parser(self, prog_name, subcommand, **kwargs):
@@ -41,11 +42,11 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {input}: {exc.strerror}") from exc
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CommandError(f"the input is not valid JSON: {exc}") from exc
-        instances = body.get("instances", body.get("inputs")) if isinstance(body, dict) else body
+        payload = body if isinstance(body, dict) else {"instances": body}  # a bare list of rows
         try:
             result = prediction_create(
                 model_name=model,
-                instances=instances,
+                payload=payload,
                 version=version,
                 alias=alias,
                 team=team,
