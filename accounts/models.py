@@ -101,6 +101,8 @@ class AuditEvent(models.Model):
         MEMBERSHIP_CHANGED = "membership.changed"
         MEMBERSHIP_REMOVED = "membership.removed"
         ALIAS_MOVED = "alias.moved"
+        VERSION_ARCHIVED = "version.archived"
+        VERSION_RESTORED = "version.restored"
 
     action = models.CharField(max_length=32, choices=Action.choices)
     actor = models.ForeignKey(

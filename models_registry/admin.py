@@ -88,9 +88,15 @@ class ModelVersionAdmin(TeamScopedAdmin):
         "run_link",
         "dataset_version",
         "mlflow_version",
+        "archived",
         "created_at",
     ]
-    list_filter = [TeamListFilter, ("model", admin.RelatedOnlyFieldListFilter), "architecture"]
+    list_filter = [
+        TeamListFilter,
+        ("model", admin.RelatedOnlyFieldListFilter),
+        "architecture",
+        ("archived_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["model__name", "sha256", "mlflow_run_id"]
     readonly_fields = [
         "model",
@@ -105,10 +111,16 @@ class ModelVersionAdmin(TeamScopedAdmin):
         "metrics",
         "mlflow_version",
         "mlflow_run_id",
+        "archived_at",
+        "archived_by",
         "created_by",
         "created_at",
     ]
-    actions = ["promote_production", "promote_staging"]
+    actions = ["promote_production", "promote_staging", "archive_versions", "restore_versions"]
+
+    @admin.display(description="archived", boolean=True, ordering="archived_at")
+    def archived(self, obj):
+        return obj.archived_at is not None
 
     @admin.display(description="aliases")
     def alias_list(self, obj):
@@ -161,6 +173,23 @@ class ModelVersionAdmin(TeamScopedAdmin):
     @admin.action(description="Promote to staging", permissions=["set_alias"])
     def promote_staging(self, request, queryset):
         self._promote(request, queryset, "staging")
+
+    @admin.action(description="Archive the selected versions", permissions=["set_alias"])
+    def archive_versions(self, request, queryset):
+        self._archive(request, queryset, services.model_version_archive, "archived")
+
+    @admin.action(description="Restore the selected archived versions", permissions=["set_alias"])
+    def restore_versions(self, request, queryset):
+        self._archive(request, queryset, services.model_version_restore, "restored")
+
+    def _archive(self, request, queryset, service, done: str) -> None:
+        for version in queryset.select_related("model__team"):
+            try:
+                service(model_version=version, user=request.user, comment="in the admin")
+            except ServiceError as exc:
+                self.message_user(request, f"{version}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{version} {done}.")
 
 
 @admin.register(AliasEvent)

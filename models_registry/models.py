@@ -56,6 +56,11 @@ class ModelVersion(models.Model):
     mlflow_model_uri = models.CharField(
         max_length=300, blank=True, help_text="the model as logged in its MLflow run"
     )
+    # An archived version keeps its row and history, holds no alias and is never served.
+    archived_at = models.DateTimeField(null=True, blank=True)
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -21,6 +21,10 @@ class AliasNotSet(Conflict, LookupError):
     """The model exists but the alias points nowhere (HTTP 409)."""
 
 
+class VersionArchived(Conflict):
+    """The version asked for is archived: it is never served (HTTP 409)."""
+
+
 def registered_model_list(
     *, user, capability: Capability | None = Capability.READ
 ) -> QuerySet[RegisteredModel]:
@@ -49,7 +53,7 @@ def model_version_list(
     *, user, capability: Capability | None = Capability.READ
 ) -> QuerySet[ModelVersion]:
     versions = ModelVersion.objects.select_related(
-        "model__team", "run", "dataset_version__dataset", "created_by"
+        "model__team", "run", "dataset_version__dataset", "created_by", "archived_by"
     ).prefetch_related("aliases")
     return access.scope(versions, user, ModelVersion.TEAM_PATH, capability)
 
@@ -77,7 +81,12 @@ def model_version_resolve(
 ) -> ModelVersion:
     """The version asked for by number, else by alias (``production`` when neither is given)."""
     if version is not None:
-        return model_version_get(model, version)
+        found = model_version_get(model, version)
+        if found.archived_at is not None:
+            raise VersionArchived(
+                f"version {version} of model {model.name!r} is archived: it is not served"
+            )
+        return found
     alias = alias or DEFAULT_ALIAS
     found = (
         ModelAlias.objects.select_related("version__model__team")

@@ -1,18 +1,22 @@
 """Every write to registered models, their versions and aliases."""
 
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from accounts import access
 from accounts.access import Capability
 from accounts.models import AuditEvent, Team
 from accounts.selectors import team_default
 from accounts.services import audit_record
-from hpml_portal.errors import InvalidRequest
+from hpml_portal.errors import Conflict, InvalidRequest
+from hpml_portal.storage import download_with_digest
 from hpml_portal.validation import check_name
 
 from .models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel, alias_validator
@@ -23,6 +27,18 @@ logger = logging.getLogger(__name__)
 
 class RegistryError(InvalidRequest):
     """A registry request that cannot be carried out; the message says why."""
+
+
+class VersionIsArchived(RegistryError, Conflict):
+    """An archived version takes no alias (HTTP 409)."""
+
+    http_status = 409
+
+
+class VersionHoldsAliases(RegistryError, Conflict):
+    """A version that aliases point at cannot be archived (HTTP 409)."""
+
+    http_status = 409
 
 
 @dataclass(frozen=True)
@@ -113,6 +129,11 @@ def model_alias_set(
     except ValidationError as exc:
         raise RegistryError(f"invalid alias {alias!r}: {exc.messages[0]}") from exc
     team = model_version.model.team
+    if model_version.archived_at is not None:
+        raise VersionIsArchived(
+            f"version {model_version.version} of {model_version.model.name!r} is archived: "
+            "restore it before pointing an alias at it"
+        )
     if alias == DEFAULT_ALIAS:
         access.require(user, team, Capability.PROMOTE, f"move {alias!r}")
     else:
@@ -146,6 +167,83 @@ def model_alias_set(
         )
         transaction.on_commit(lambda: _queue("mirror_alias", model.pk, alias))
     return event
+
+
+def model_version_archive(*, model_version: ModelVersion, user=None, comment: str = ""):
+    """Archive a version: it keeps its row, lineage and history, but is never served and
+    takes no alias. A version that an alias points at must be moved off first."""
+    return _set_archived(model_version, user, comment, archive=True)
+
+
+def model_version_restore(*, model_version: ModelVersion, user=None, comment: str = ""):
+    """Bring an archived version back: it may be served and take aliases again."""
+    return _set_archived(model_version, user, comment, archive=False)
+
+
+def _set_archived(model_version: ModelVersion, user, comment: str, *, archive: bool):
+    team = model_version.model.team
+    access.require(user, team, Capability.WRITE, "archive versions")
+    with transaction.atomic():
+        # The model's row is what alias moves lock too: no alias lands on it meanwhile.
+        RegisteredModel.objects.select_for_update().get(pk=model_version.model_id)
+        locked = ModelVersion.objects.select_related("model").get(pk=model_version.pk)
+        if (locked.archived_at is not None) == archive:
+            return locked  # already so: nothing changes, nothing is recorded
+        if archive:
+            aliases = sorted(locked.aliases.values_list("alias", flat=True))
+            if aliases:
+                raise VersionHoldsAliases(
+                    f"version {locked.version} of {locked.model.name!r} holds "
+                    f"{', '.join(aliases)}: move those aliases to another version first"
+                )
+        locked.archived_at = timezone.now() if archive else None
+        locked.archived_by = (
+            user if archive and user is not None and user.is_authenticated else None
+        )
+        locked.save(update_fields=["archived_at", "archived_by"])
+        audit_record(
+            action=AuditEvent.Action.VERSION_ARCHIVED
+            if archive
+            else AuditEvent.Action.VERSION_RESTORED,
+            actor=user,
+            team=team,
+            target=f"{locked.model.name} v{locked.version}",
+            detail={"comment": comment[:500]},
+        )
+    return locked
+
+
+def model_version_export(*, model_version: ModelVersion, folder: Path, user=None) -> list[Path]:
+    """Write a version's ``model.keras`` (its sha256 checked) and ``signature.json`` into
+    ``folder`` (made when missing). Refused, with nothing written, when either file is there
+    already or the stored file does not match its sha256."""
+    access.require(user, model_version.model.team, Capability.READ, "export models")
+    folder.mkdir(parents=True, exist_ok=True)
+    keras_file, signature_file = folder / "model.keras", folder / "signature.json"
+    present = [path.name for path in (keras_file, signature_file) if path.exists()]
+    if present:
+        raise RegistryError(f"{folder} already holds {', '.join(present)}: export to a new folder")
+    partial = folder / ".model.keras.partial"
+    try:
+        with open(partial, "wb") as out:
+            digest, _ = download_with_digest(model_version.artifact.name, out)
+        if digest != model_version.sha256:
+            raise RegistryError(
+                f"the stored file of {model_version} does not match its sha256 "
+                f"({digest[:12]}… is not {model_version.sha256[:12]}…): not exported"
+            )
+        partial.rename(keras_file)
+    finally:
+        partial.unlink(missing_ok=True)
+    description = {
+        "model": model_version.model.name,
+        "team": model_version.model.team.slug,
+        "version": model_version.version,
+        "sha256": model_version.sha256,
+        **model_version.signature,
+    }
+    signature_file.write_text(json.dumps(description, indent=2) + "\n")
+    return [keras_file, signature_file]
 
 
 def _queue(task_name: str, *args) -> None:

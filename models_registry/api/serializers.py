@@ -35,6 +35,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         source="artifact.name", read_only=True, help_text="storage key"
     )
     aliases = serializers.SerializerMethodField()
+    archived_by = serializers.StringRelatedField()
 
     class Meta:
         model = ModelVersion
@@ -53,12 +54,20 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "metrics",
             "mlflow_version",
             "mlflow_run_id",
+            "archived_at",
+            "archived_by",
             "created_at",
         ]
         read_only_fields = fields
 
     def get_aliases(self, version) -> list[str]:
         return sorted(a.alias for a in version.aliases.all())
+
+
+class CommentSerializer(serializers.Serializer):
+    comment = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=2000, help_text="why"
+    )
 
 
 class AliasSetSerializer(serializers.Serializer):

@@ -22,6 +22,7 @@ from .filters import AliasEventFilter, ModelVersionFilter, RegisteredModelFilter
 from .serializers import (
     AliasEventSerializer,
     AliasSetSerializer,
+    CommentSerializer,
     ModelVersionSerializer,
     RegisteredModelSerializer,
 )
@@ -105,6 +106,37 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Und
     def lineage(self, request, **kwargs):
         """Where a version came from: its run, and the dataset versions back to the source."""
         return Response(selectors.model_version_lineage(self.get_object()))
+
+    @extend_schema(
+        parameters=[TEAM_PARAMETER],
+        request=CommentSerializer,
+        responses={
+            200: ModelVersionSerializer,
+            409: OpenApiResponse(description="an alias points at the version"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def archive(self, request, **kwargs):
+        """Archive the version: kept with its history, never served, takes no alias (409
+        while an alias points at it). Archiving an archived version changes nothing."""
+        return self._archived(request, services.model_version_archive)
+
+    @extend_schema(parameters=[TEAM_PARAMETER], request=CommentSerializer)
+    @action(detail=True, methods=["post"])
+    def restore(self, request, **kwargs):
+        """Bring an archived version back: it may be served and take aliases again."""
+        return self._archived(request, services.model_version_restore)
+
+    def _archived(self, request, service) -> Response:
+        form = CommentSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        version = service(
+            model_version=self.get_object(),
+            user=request.user,
+            comment=form.validated_data["comment"],
+        )
+        found = selectors.model_version_list(user=None).get(pk=version.pk)
+        return Response(ModelVersionSerializer(found).data)
 
 
 @extend_schema_view(list=extend_schema(parameters=[TEAM_PARAMETER]))

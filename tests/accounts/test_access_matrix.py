@@ -240,6 +240,20 @@ API_ROWS = [
     Row("model-versions-list", "GET", lambda w: model_url(w, "versions/"), READ_A),
     Row("model-versions-detail", "GET", lambda w: model_url(w, "versions/1/"), READ_A),
     Row("model-versions-lineage", "GET", lambda w: model_url(w, "versions/1/lineage/"), READ_A),
+    # Version 1 holds production: writers learn it cannot be archived.
+    Row(
+        "model-versions-archive",
+        "POST",
+        lambda w: model_url(w, "versions/1/archive/"),
+        write_a(409),
+    ),
+    # Not archived: restoring changes nothing, and answers the version.
+    Row(
+        "model-versions-restore",
+        "POST",
+        lambda w: model_url(w, "versions/1/restore/"),
+        write_a(200),
+    ),
     Row("model-alias-events-list", "GET", lambda w: model_url(w, "alias-events/"), READ_A),
     Row(
         "model-version-aliases-list",
