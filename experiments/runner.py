@@ -291,6 +291,8 @@ def _register(run, result, stored, metrics, model_uri, mlflow_run_id) -> Trainin
         "input_shape": result.input_shape,
         "input_dtype": "float32",
         "classes": result.classes,
+        # What the registry checks against the classes before it takes the version.
+        "outputs": int(result.model.output_shape[-1]),
     }
     names = dataset_version_feature_names(run.dataset_version)
     if names and len(names) == math.prod(result.input_shape):  # table formats check these

@@ -7,6 +7,7 @@ a ``tf.function`` with a batch dimension of any size, so it is traced a single t
 
 import hashlib
 import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -135,6 +136,12 @@ class LoadedModel:
     """A Keras model ready to serve: compiled forward pass, warmed up."""
 
     def __init__(self, model, signature: Signature):
+        outputs = model.output_shape[-1] if model.output_shape else None
+        if outputs != len(signature.classes):
+            raise ModelIntegrityError(
+                f"the model gives {outputs} outputs, but its version names "
+                f"{len(signature.classes)} classes"
+            )
         self.model, self.signature = model, signature
         self._forward = _compile_forward(model, signature)
         self.predict_proba(np.zeros((1, *signature.input_shape), dtype=np.float32))  # warm up
@@ -171,8 +178,18 @@ def load_model_file(path: Path, *, sha256: str, signature: dict) -> LoadedModel:
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except (ValueError, TypeError, OSError) as exc:  # corrupt, or code safe_mode refuses
-        raise ModelIntegrityError(f"the model file cannot be loaded safely: {exc}") from exc
+        raise ModelIntegrityError(
+            f"the model file cannot be loaded safely ({type(exc).__name__}: {_first_line(exc)})"
+        ) from exc
     return LoadedModel(model, Signature.from_dict(signature))
+
+
+def _first_line(exc: Exception) -> str:
+    """What went wrong in a few words: Keras's load errors go on to print the model's whole
+    configuration, and may name this machine's temporary paths."""
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else "no detail"
+    line = re.sub(r"(/[^\s'\"]+)+", "<path>", line)
+    return line[:200]
 
 
 class ModelCache:

@@ -56,9 +56,10 @@ def model_runtime_get(model_version: ModelVersion):
                 return load_model_file(
                     path, sha256=model_version.sha256, signature=model_version.signature
                 )
-        except FileNotFoundError as exc:
+        except FileNotFoundError as exc:  # the error names local paths: say which object
             raise ModelIntegrityError(
-                f"the model cannot be served: its file is missing from storage: {exc}"
+                f"the model cannot be served: its file {model_version.artifact.name} is "
+                "missing from storage"
             ) from exc
         except ModelIntegrityError as exc:
             raise ModelIntegrityError(f"the model cannot be served: {exc}") from exc

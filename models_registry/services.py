@@ -86,6 +86,12 @@ def model_version_register(
     names are global: the model is mirrored as ``team.name``.
     """
     registered_model_validate_name(model_name)
+    outputs, classes = signature.get("outputs"), signature.get("classes", [])
+    if outputs is not None and outputs != len(classes):
+        raise RegistryError(
+            f"the model gives {outputs} outputs but its signature names {len(classes)} "
+            "classes: not registered"
+        )
     team = team or team_default()
     with transaction.atomic():
         model, _ = RegisteredModel.objects.get_or_create(

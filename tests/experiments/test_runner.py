@@ -42,7 +42,12 @@ def test_a_run_trains_tracks_stores_and_registers_a_model(
     assert run.metrics["test_accuracy"] > 0.8
     version = run.model_version
     assert (version.model.name, version.version) == ("blobs-model", 1)
-    assert version.signature == {"input_shape": [8], "input_dtype": "float32", "classes": [0, 1, 2]}
+    assert version.signature == {
+        "input_shape": [8],
+        "input_dtype": "float32",
+        "classes": [0, 1, 2],
+        "outputs": 3,
+    }
     assert version.dataset_version_id == queued_run.dataset_version_id
     with local_copy(version.artifact.name) as path:
         assert sha256_file(path) == version.sha256

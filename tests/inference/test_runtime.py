@@ -234,3 +234,23 @@ def test_a_model_file_with_python_code_is_never_loaded(tmp_path):
 
     with pytest.raises(ModelIntegrityError, match="cannot be loaded safely.*Lambda"):
         load_model_file(path, sha256=sha256_file(path), signature=FLAT_SIGNATURE)
+
+
+def test_a_model_whose_outputs_do_not_match_its_classes_is_not_served(trained_model_file):
+    path, result = trained_model_file  # 10 outputs
+    three_classes = {"input_shape": result.input_shape, "classes": [0, 1, 2]}
+
+    with pytest.raises(ModelIntegrityError, match="gives 10 outputs, but its version names 3"):
+        load_model_file(path, sha256=sha256_file(path), signature=three_classes)
+
+
+def test_a_load_error_names_the_problem_without_paths_or_the_whole_config(tmp_path):
+    path = tmp_path / "broken.keras"
+    path.write_bytes(b"PK\x03\x04 not really a zip file")
+
+    with pytest.raises(ModelIntegrityError) as refused:
+        load_model_file(path, sha256=sha256_file(path), signature=FLAT_SIGNATURE)
+
+    message = str(refused.value)
+    assert message.startswith("the model file cannot be loaded safely (")
+    assert str(tmp_path) not in message and "\n" not in message and len(message) < 300

@@ -112,3 +112,19 @@ def test_the_admin_archives_and_reports_what_it_refused(client, admin_user, mode
     assert "holds staging" in page and "igits v2 archived." in page
     assert ModelVersion.objects.get(pk=model_version.pk).archived_at is None
     assert ModelVersion.objects.get(pk=spare.pk).archived_at is not None
+
+
+def test_a_version_whose_model_outputs_do_not_match_its_classes_is_not_registered(
+    model_version,
+):
+    signature = {**model_version.signature, "outputs": 3}  # ten classes named
+
+    with pytest.raises(services.RegistryError, match="gives 3 outputs but its signature names 10"):
+        services.model_version_register(
+            model_name="digits",
+            artifact=services.Artifact(model_version.artifact.name, model_version.sha256, 1),
+            signature=signature,
+            metrics={},
+        )
+
+    assert ModelVersion.objects.count() == 1
