@@ -1,6 +1,7 @@
 """Predictions: resolve the version, get the cached model, validate, run, log a sample."""
 
 import json
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -88,11 +89,7 @@ def prediction_create(
     from .payloads import rows_from_payload
     from .runtime import InputError, parse_instances
 
-    if token is not None and token.predict_only:
-        team = _team_the_token_allows(token, model_name, team)
-    model = registered_model_get(user=user, name=model_name, team=team)
-    access.require(user, model.team, Capability.PREDICT, "predict")
-    model_version = model_version_resolve(model, version=version, alias=alias)
+    model_version = _resolve(model_name, version, alias, team, user, token)
     requested = f"version:{version}" if version is not None else f"alias:{alias or DEFAULT_ALIAS}"
     loaded = model_runtime_get(model_version)
     started = time.perf_counter()
@@ -128,6 +125,56 @@ def prediction_create(
         predictions=labels,
         probabilities=probabilities.astype("float64").round(6).tolist(),
     )
+
+
+def prediction_describe(
+    *,
+    model_name: str,
+    version: int | None = None,
+    alias: str | None = None,
+    team: str | None = None,
+    user=None,
+    token: ApiToken | None = None,
+) -> dict:
+    """What a caller may predict with, resolved as a prediction would be: the model, the
+    version (and the alias that chose it), its input signature and a body ready to send."""
+    model_version = _resolve(model_name, version, alias, team, user, token)
+    signature = model_version.signature
+    shown = ("input_shape", "input_dtype", "classes", "feature_names")
+    return {
+        "model": model_version.model.name,
+        "team": model_version.model.team.slug,
+        "alias": None if version is not None else alias or DEFAULT_ALIAS,
+        "version": model_version.version,
+        "signature": {key: signature[key] for key in shown if key in signature},
+        "example": {"instances": [_example_row(model_version)]},
+    }
+
+
+def _example_row(model_version: ModelVersion) -> list:
+    """The first row of the data the model learnt from, when its preview holds all of it;
+    else zeros. Flat: the model takes rows flat or nested."""
+    from datasets.selectors import dataset_version_ancestors
+
+    size = math.prod(model_version.signature["input_shape"])
+    source = model_version.dataset_version
+    if source is not None:
+        raw = [source, *dataset_version_ancestors(source)][-1]
+        preview = raw.preview or {}
+        first = (preview.get("rows") or [None])[0]
+        complete = first and not preview.get("omitted_columns") and len(first) == size
+        if complete and all(type(v) in (int, float) for v in first):
+            return first
+    return [0.0] * size
+
+
+def _resolve(model_name, version, alias, team, user, token) -> ModelVersion:
+    """The version a request names, once the caller (and its token) may predict with it."""
+    if token is not None and token.predict_only:
+        team = _team_the_token_allows(token, model_name, team)
+    model = registered_model_get(user=user, name=model_name, team=team)
+    access.require(user, model.team, Capability.PREDICT, "predict")
+    return model_version_resolve(model, version=version, alias=alias)
 
 
 def _team_the_token_allows(token: ApiToken, model_name: str, team: str | None) -> str:

@@ -33,6 +33,15 @@ class PredictResponseSerializer(serializers.Serializer):
     )
 
 
+class PredictDescriptionSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    team = serializers.CharField()
+    alias = serializers.CharField(allow_null=True, help_text="null when a version was named")
+    version = serializers.IntegerField(help_text="the version a POST would use")
+    signature = serializers.DictField(help_text="input_shape, input_dtype, classes, feature_names")
+    example = PredictRequestSerializer(help_text="a body ready to send")
+
+
 class InvocationsResponseSerializer(serializers.Serializer):
     predictions = serializers.ListField(
         child=serializers.ListField(child=serializers.FloatField()),

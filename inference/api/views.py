@@ -1,8 +1,9 @@
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -10,8 +11,10 @@ from accounts.models import ApiToken
 from accounts.throttles import PredictThrottle
 
 from .. import services
+from .renderers import PredictFormRenderer
 from .serializers import (
     InvocationsResponseSerializer,
+    PredictDescriptionSerializer,
     PredictRequestSerializer,
     PredictResponseSerializer,
 )
@@ -40,8 +43,38 @@ _ERRORS = {
 
 class _Scoring(APIView):
     parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer, PredictFormRenderer]
     throttle_classes = [PredictThrottle]
     allows_predict_only_tokens = True
+
+    def _version_param(self, request) -> int | None | Response:
+        version = request.query_params.get("version")
+        # isdecimal, not isdigit: int() refuses digits such as "²" that isdigit accepts.
+        if version is not None and not version.isdecimal():
+            return _error(400, f"version must be a whole number, got {version!r}")
+        return int(version) if version is not None else None
+
+    @extend_schema(
+        parameters=_PARAMETERS,
+        responses={200: PredictDescriptionSerializer, **_ERRORS},
+    )
+    def get(self, request, name: str):
+        """The model and version a POST here would use, its input signature and a body
+        ready to send (the browsable API's form starts with it)."""
+        version = self._version_param(request)
+        if isinstance(version, Response):
+            return version
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        return Response(
+            services.prediction_describe(
+                model_name=name,
+                version=version,
+                alias=request.query_params.get("alias"),
+                team=request.query_params.get("team"),
+                user=request.user,
+                token=token,
+            )
+        )
 
     def score(self, request, name: str) -> services.Prediction | Response:
         length = request.META.get("CONTENT_LENGTH") or "0"
@@ -49,15 +82,14 @@ class _Scoring(APIView):
             return _error(
                 413, f"the body is over the limit of {settings.PREDICT_MAX_BODY_BYTES} bytes"
             )
-        version = request.query_params.get("version")
-        # isdecimal, not isdigit: int() refuses digits such as "²" that isdigit accepts.
-        if version is not None and not version.isdecimal():
-            return _error(400, f"version must be a whole number, got {version!r}")
+        version = self._version_param(request)
+        if isinstance(version, Response):
+            return version
         token = request.auth if isinstance(request.auth, ApiToken) else None
         return services.prediction_create(
             model_name=name,
             payload=request.data,
-            version=int(version) if version is not None else None,
+            version=version,
             alias=request.query_params.get("alias"),
             team=request.query_params.get("team"),
             user=request.user,
@@ -71,6 +103,14 @@ class PredictView(_Scoring):
     @extend_schema(
         operation_id="models_predict",
         request=PredictRequestSerializer,
+        examples=[
+            OpenApiExample(
+                "two rows",
+                value={"instances": [[0.0, 1.5, 3.0, 0.5], [2.0, 0.0, 1.0, 4.0]]},
+                request_only=True,
+                description="rows of the model's input size (GET here gives one that fits)",
+            )
+        ],
         parameters=_PARAMETERS,
         responses={200: PredictResponseSerializer, **_ERRORS},
     )

@@ -285,6 +285,18 @@ API_ROWS = [
         lambda w: {"instances": [ROW]},
     ),
     Row(
+        "predict",
+        "GET",
+        lambda w: f"/api/v1/models/other/predict/?team={w.a.team.slug}",
+        PREDICT_OTHER_MODEL_A,
+    ),
+    Row(
+        "invocations",
+        "GET",
+        lambda w: f"/api/v1/models/other/invocations?team={w.a.team.slug}",
+        PREDICT_OTHER_MODEL_A,
+    ),
+    Row(
         "invocations",
         "POST",
         lambda w: f"/api/v1/models/other/invocations?team={w.a.team.slug}",

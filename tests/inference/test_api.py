@@ -396,3 +396,51 @@ def test_invocations_needs_a_token_and_hides_other_teams_models(named, digits):
     )
 
     assert anonymous.status_code == 401 and other.status_code == 404
+
+
+# --- the browsable GET -------------------------------------------------------------------------
+
+
+def test_get_describes_what_a_post_would_use_with_a_body_ready_to_send(api_client, named):
+    answer = api_client.get(URL)
+    by_version = api_client.get(f"{URL}?version=1")
+
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["model"], body["alias"], body["version"]) == ("digits", "production", 2)
+    assert body["signature"]["input_shape"] == [64] and body["signature"]["classes"] == list(
+        range(10)
+    )
+    assert body["signature"]["feature_names"] == PIXELS
+    (row,) = body["example"]["instances"]
+    assert len(row) == 64
+    sent = predict(api_client, body["example"])
+    assert sent.status_code == 200 and sent.json()["version"] == 2
+    assert by_version.json()["alias"] is None and by_version.json()["version"] == 1
+
+
+def test_the_browsable_page_opens_with_the_example_in_its_form(client, user, named):
+    client.force_login(user)
+
+    page = client.get(URL, HTTP_ACCEPT="text/html")
+
+    html = page.content.decode()
+    assert page.status_code == 200 and '<textarea name="_content"' in html
+    form = html.split('<textarea name="_content"', 1)[1].split("</textarea>", 1)[0]
+    assert "&quot;instances&quot;" in form
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ("?alias=staging", 409, "no 'staging' alias"),
+        ("?version=7", 404, "has no version 7"),
+        ("?version=x", 400, "version must be a whole number"),
+    ],
+)
+def test_get_answers_as_a_post_would_for_what_it_cannot_use(
+    api_client, named, query, status, message
+):
+    answer = api_client.get(f"{URL}{query}")
+
+    assert answer.status_code == status and message in answer.json()["detail"]
