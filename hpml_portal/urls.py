@@ -14,7 +14,7 @@ from experiments.api.views import (
     SweepViewSet,
     TrainingRunViewSet,
 )
-from inference.api.views import InvocationsView, PredictView
+from inference.api.views import FeedbackView, InvocationsView, PredictView
 from models_registry.api.views import (
     AliasEventViewSet,
     ModelVersionAliasViewSet,
@@ -54,6 +54,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/models/<slug:name>/predict/", PredictView.as_view(), name="predict"),
+    path(
+        "api/v1/predictions/<int:pk>/feedback/",
+        FeedbackView.as_view(),
+        name="prediction-feedback",
+    ),
     path(
         "api/v1/models/<slug:name>/invocations",
         InvocationsView.as_view(),

@@ -25,6 +25,8 @@ class PredictionLog(models.Model):
     latency_ms = models.FloatField(null=True, blank=True)
     inputs_sample = models.JSONField(default=list, blank=True)
     predictions_sample = models.JSONField(default=list, blank=True)
+    # Every predicted label of a logged success, for feedback to be scored against.
+    predictions = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -37,3 +39,23 @@ class PredictionLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_name} {self.requested} {self.outcome}"
+
+
+class PredictionFeedback(models.Model):
+    """The true labels of a logged prediction, given once, and how many it got right."""
+
+    TEAM_PATH = "prediction__model_version__model__team"
+
+    prediction = models.OneToOneField(
+        PredictionLog, on_delete=models.CASCADE, related_name="feedback"
+    )
+    labels = models.JSONField()
+    correct = models.PositiveIntegerField()
+    total = models.PositiveIntegerField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"feedback on prediction {self.prediction_id}: {self.correct}/{self.total}"

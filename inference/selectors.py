@@ -1,11 +1,16 @@
 """Reads of the prediction log, scoped to what the caller's teams hold."""
 
-from django.db.models import QuerySet
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Aggregate, Count, FloatField, Q, QuerySet, Sum
+from django.utils import timezone
 
 from accounts import access
 from accounts.access import Capability
 
-from .models import PredictionLog
+from .models import PredictionFeedback, PredictionLog
 
 
 def prediction_log_list(
@@ -13,3 +18,75 @@ def prediction_log_list(
 ) -> QuerySet[PredictionLog]:
     logs = PredictionLog.objects.select_related("model_version__model__team", "user")
     return access.scope(logs, user, PredictionLog.TEAM_PATH, capability)
+
+
+class Percentile(Aggregate):
+    """PostgreSQL's continuous percentile of the values of a column."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, fraction: float, **extra):
+        super().__init__(expression, fraction=fraction, **extra)
+
+
+PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+WINDOWS = {"last_hour": timedelta(hours=1), "last_day": timedelta(days=1)}
+
+
+def model_version_stats(model_version) -> dict:
+    """How a version has served over the last hour and day, from the prediction log: logged
+    requests (a PREDICTION_LOG_SAMPLE_RATE share of all), the rejected ones, the instances
+    scored, latency percentiles, and the accuracy of the predictions that got feedback."""
+    now = timezone.now()
+    return {
+        "model": model_version.model.name,
+        "version": model_version.version,
+        "sample_rate": settings.PREDICTION_LOG_SAMPLE_RATE,
+        **{name: _window(model_version, now - span) for name, span in WINDOWS.items()},
+    }
+
+
+def _window(model_version, since) -> dict:
+    logs = PredictionLog.objects.filter(model_version=model_version, created_at__gte=since)
+    ok = Q(outcome=PredictionLog.Outcome.OK)
+    counts = logs.aggregate(
+        requests=Count("id"),
+        rejected=Count("id", filter=~ok),
+        instances=Sum("instances", filter=ok, default=0),
+    )
+    judged = PredictionFeedback.objects.filter(
+        prediction__model_version=model_version, prediction__created_at__gte=since
+    ).aggregate(predictions=Count("id"), labels=Sum("total", default=0), correct=Sum("correct"))
+    labels = judged["labels"]
+    return {
+        **counts,
+        "latency_ms": _latencies(logs.filter(ok, latency_ms__isnull=False)),
+        "feedback": {
+            "predictions": judged["predictions"],
+            "labels": labels,
+            "accuracy": round(judged["correct"] / labels, 6) if labels else None,
+        },
+    }
+
+
+def _latencies(logs) -> dict:
+    if connection.vendor == "postgresql":
+        found = logs.aggregate(
+            **{name: Percentile("latency_ms", fraction) for name, fraction in PERCENTILES.items()}
+        )
+    else:  # the embedded database has no percentile function: computed here
+        values = sorted(logs.values_list("latency_ms", flat=True))
+        found = {name: _percentile(values, fraction) for name, fraction in PERCENTILES.items()}
+    return {name: round(value, 3) if value is not None else None for name, value in found.items()}
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    """Linear interpolation between the closest ranks, as PERCENTILE_CONT computes it."""
+    if not values:
+        return None
+    rank = fraction * (len(values) - 1)
+    low = int(rank)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (rank - low)

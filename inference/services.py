@@ -7,11 +7,13 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 
 from accounts import access
 from accounts.access import Capability
 from accounts.models import ApiToken
 from accounts.selectors import AmbiguousName
+from hpml_portal.errors import Conflict, InvalidRequest
 from hpml_portal.storage import local_copy
 from models_registry.models import ModelVersion
 from models_registry.selectors import (
@@ -21,7 +23,7 @@ from models_registry.selectors import (
     registered_model_get,
 )
 
-from .models import PredictionLog
+from .models import PredictionFeedback, PredictionLog
 
 # How many instances of a request a PredictionLog keeps, and at most how much JSON.
 LOGGED_INSTANCES = 5
@@ -36,6 +38,22 @@ class Prediction:
     version: int
     predictions: list
     probabilities: list
+    id: int | None = None  # the prediction log's, when this request was logged
+
+    def answer(self) -> dict:
+        """The API's answer: ``id`` only when the request was logged (feedback needs it)."""
+        body = {k: v for k, v in self.__dict__.items() if k != "id"}
+        return body if self.id is None else {**body, "id": self.id}
+
+
+class FeedbackError(InvalidRequest):
+    """Feedback that cannot be recorded; the message says why."""
+
+
+class FeedbackGiven(FeedbackError, Conflict):
+    """A prediction takes feedback once (HTTP 409)."""
+
+    http_status = 409
 
 
 def _cache():
@@ -109,7 +127,7 @@ def prediction_create(
         raise
     labels, probabilities = loaded.predict(batch)
     latency_ms = (time.perf_counter() - started) * 1000
-    _log(
+    logged = _log(
         model_version,
         requested,
         PredictionLog.Outcome.OK,
@@ -124,6 +142,7 @@ def prediction_create(
         version=model_version.version,
         predictions=labels,
         probabilities=probabilities.astype("float64").round(6).tolist(),
+        id=logged.pk if logged is not None else None,
     )
 
 
@@ -216,10 +235,10 @@ def _log(
     count=0,
     latency_ms=None,
     error="",
-) -> None:
+) -> PredictionLog | None:
     if random.random() >= settings.PREDICTION_LOG_SAMPLE_RATE:
-        return
-    PredictionLog.objects.create(
+        return None
+    return PredictionLog.objects.create(
         model_version=model_version,
         model_name=model_version.model.name,
         requested=requested,
@@ -228,6 +247,48 @@ def _log(
         latency_ms=latency_ms,
         inputs_sample=_loggable(list(inputs[:LOGGED_INSTANCES])),
         predictions_sample=list(predictions[:LOGGED_INSTANCES]),
+        predictions=list(predictions),
         error=error[:2000],
         user=user if user is not None and user.is_authenticated else None,
     )
+
+
+def feedback_record(
+    *, prediction: PredictionLog, labels: object, user=None, token: ApiToken | None = None
+) -> PredictionFeedback:
+    """Record the true labels of a logged, successful prediction, once: one label per
+    instance, each one of the model's classes. Whoever may predict with the model may."""
+    model = prediction.model_version.model if prediction.model_version else None
+    if model is None:
+        raise FeedbackError(f"prediction {prediction.pk} has no model version left to score")
+    access.require(user, model.team, Capability.PREDICT, "give feedback")
+    limited = token is not None and token.predict_only
+    if limited and f"{model.team.slug}/{model.name}" not in token.predict_models:
+        raise ModelNotFound(f"there is no prediction {prediction.pk}")
+    if prediction.outcome != PredictionLog.Outcome.OK:
+        raise FeedbackError(f"prediction {prediction.pk} was refused: there is nothing to score")
+    classes = prediction.model_version.signature.get("classes", [])
+    if not isinstance(labels, list) or len(labels) != len(prediction.predictions):
+        raise FeedbackError(
+            f"give one label per instance: prediction {prediction.pk} had "
+            f"{len(prediction.predictions)}, got "
+            + (f"{len(labels)}" if isinstance(labels, list) else type(labels).__name__)
+        )
+    for index, label in enumerate(labels):
+        if isinstance(label, bool) or label not in classes:
+            raise FeedbackError(
+                f"labels[{index}]: {label!r} is not one of the model's classes "
+                f"({', '.join(map(repr, classes[:10]))}{', ...' if len(classes) > 10 else ''})"
+            )
+    correct = sum(p == t for p, t in zip(prediction.predictions, labels, strict=True))
+    try:
+        with transaction.atomic():
+            return PredictionFeedback.objects.create(
+                prediction=prediction,
+                labels=labels,
+                correct=correct,
+                total=len(labels),
+                user=user if user is not None and user.is_authenticated else None,
+            )
+    except IntegrityError:
+        raise FeedbackGiven(f"prediction {prediction.pk} already has feedback") from None

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.utils.html import format_html_join
 
 from accounts import access
 from accounts.access import Capability
@@ -113,10 +114,37 @@ class ModelVersionAdmin(TeamScopedAdmin):
         "mlflow_run_id",
         "archived_at",
         "archived_by",
+        "serving",
         "created_by",
         "created_at",
     ]
     actions = ["promote_production", "promote_staging", "archive_versions", "restore_versions"]
+
+    @admin.display(description="serving (logged requests)")
+    def serving(self, obj):
+        from inference.selectors import model_version_stats
+
+        stats = model_version_stats(obj)
+        return format_html_join(
+            "",
+            "<div>{}: {} requests ({} rejected), {} instances, p50 {} ms, p99 {} ms, "
+            "accuracy from feedback {}</div>",
+            (
+                (
+                    label,
+                    window["requests"],
+                    window["rejected"],
+                    window["instances"],
+                    _ms(window["latency_ms"]["p50"]),
+                    _ms(window["latency_ms"]["p99"]),
+                    _share(window["feedback"]),
+                )
+                for label, window in (
+                    ("last hour", stats["last_hour"]),
+                    ("last day", stats["last_day"]),
+                )
+            ),
+        )
 
     @admin.display(description="archived", boolean=True, ordering="archived_at")
     def archived(self, obj):
@@ -199,3 +227,13 @@ class AliasEventAdmin(TeamScopedAdmin):
     list_display = ["created_at", "model", "alias", "from_version", "to_version", "user", "comment"]
     list_filter = ["alias", TeamListFilter, ("model", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["model__name", "alias", "comment", "user__username"]
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _share(feedback: dict) -> str:
+    if feedback["accuracy"] is None:
+        return "- (no feedback)"
+    return f"{feedback['accuracy']:.3f} on {feedback['labels']} labels"

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from ..models import PredictionFeedback
+
 
 class DataframeSplitSerializer(serializers.Serializer):
     columns = serializers.ListField(child=serializers.CharField())
@@ -24,6 +26,9 @@ class PredictRequestSerializer(serializers.Serializer):
 
 
 class PredictResponseSerializer(serializers.Serializer):
+    id = serializers.IntegerField(
+        required=False, help_text="the prediction log's id, when this request was logged"
+    )
     model = serializers.CharField()
     version = serializers.IntegerField()
     predictions = serializers.ListField(help_text="the predicted class of each instance")
@@ -47,3 +52,14 @@ class InvocationsResponseSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.FloatField()),
         help_text="per row, the probability of each class in signature order",
     )
+
+
+class FeedbackRequestSerializer(serializers.Serializer):
+    labels = serializers.JSONField(help_text="the true label of each instance, in order")
+
+
+class FeedbackSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PredictionFeedback
+        fields = ["prediction", "labels", "correct", "total", "created_at"]
+        read_only_fields = fields

@@ -10,9 +10,11 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken
 from accounts.throttles import PredictThrottle
 
-from .. import services
+from .. import selectors, services
 from .renderers import PredictFormRenderer
 from .serializers import (
+    FeedbackRequestSerializer,
+    FeedbackSerializer,
     InvocationsResponseSerializer,
     PredictDescriptionSerializer,
     PredictRequestSerializer,
@@ -118,7 +120,7 @@ class PredictView(_Scoring):
         prediction = self.score(request, name)
         if isinstance(prediction, Response):
             return prediction
-        return Response(prediction.__dict__, status=status.HTTP_200_OK)
+        return Response(prediction.answer(), status=status.HTTP_200_OK)
 
 
 class InvocationsView(_Scoring):
@@ -136,3 +138,36 @@ class InvocationsView(_Scoring):
         if isinstance(prediction, Response):
             return prediction
         return Response({"predictions": prediction.probabilities}, status=status.HTTP_200_OK)
+
+
+class FeedbackView(APIView):
+    """The true labels of a logged prediction (its answer's ``id``): one per instance, given
+    once, by whoever may predict with the model."""
+
+    parser_classes = [JSONParser]
+    allows_predict_only_tokens = True
+
+    @extend_schema(
+        operation_id="predictions_feedback",
+        request=FeedbackRequestSerializer,
+        responses={
+            201: FeedbackSerializer,
+            400: OpenApiResponse(description="wrong number of labels, or an unknown label"),
+            404: OpenApiResponse(description="no such prediction among yours"),
+            409: OpenApiResponse(description="the prediction already has feedback"),
+        },
+    )
+    def post(self, request, pk: int):
+        form = FeedbackRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        logs = selectors.prediction_log_list(user=request.user, capability=None)
+        prediction = logs.select_related("model_version__model__team").filter(pk=pk).first()
+        if prediction is None:
+            return _error(404, f"there is no prediction {pk}")
+        feedback = services.feedback_record(
+            prediction=prediction,
+            labels=form.validated_data["labels"],
+            user=request.user,
+            token=request.auth if isinstance(request.auth, ApiToken) else None,
+        )
+        return Response(FeedbackSerializer(feedback).data, status=status.HTTP_201_CREATED)

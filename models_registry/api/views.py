@@ -109,6 +109,18 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Und
 
     @extend_schema(
         parameters=[TEAM_PARAMETER],
+        responses={200: OpenApiResponse(description="requests, latency and live accuracy")},
+    )
+    @action(detail=True, methods=["get"])
+    def stats(self, request, **kwargs):
+        """How the version served over the last hour and day: logged and rejected requests,
+        instances, latency percentiles, and the accuracy of the predictions given feedback."""
+        from inference.selectors import model_version_stats
+
+        return Response(model_version_stats(self.get_object()))
+
+    @extend_schema(
+        parameters=[TEAM_PARAMETER],
         request=CommentSerializer,
         responses={
             200: ModelVersionSerializer,

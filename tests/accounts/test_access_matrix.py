@@ -240,6 +240,15 @@ API_ROWS = [
     Row("model-versions-list", "GET", lambda w: model_url(w, "versions/"), READ_A),
     Row("model-versions-detail", "GET", lambda w: model_url(w, "versions/1/"), READ_A),
     Row("model-versions-lineage", "GET", lambda w: model_url(w, "versions/1/lineage/"), READ_A),
+    Row("model-versions-stats", "GET", lambda w: model_url(w, "versions/1/stats/"), READ_A),
+    # Whoever may predict with the model reaches the check of the labels (none given here).
+    Row(
+        "prediction-feedback",
+        "POST",
+        lambda w: f"/api/v1/predictions/{_prediction_log(w).pk}/feedback/",
+        expect(anon=401, other=404, rest=400),
+        lambda w: {"labels": []},
+    ),
     # Version 1 holds production: writers learn it cannot be archived.
     Row(
         "model-versions-archive",
@@ -489,6 +498,8 @@ def _prediction_log(w):
         model_name="digits",
         requested="alias:production",
         outcome="ok",
+        instances=1,
+        predictions=[0],
     )
 
 

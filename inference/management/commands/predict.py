@@ -54,4 +54,4 @@ class Command(BaseCommand):
             )
         except (ServiceError, InputError, ModelIntegrityError) as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(json.dumps(result.__dict__))
+        self.stdout.write(json.dumps(result.answer()))
