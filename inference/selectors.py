@@ -43,7 +43,11 @@ def model_version_stats(model_version) -> dict:
     return {
         "model": model_version.model.name,
         "version": model_version.version,
-        "sample_rate": settings.PREDICTION_LOG_SAMPLE_RATE,
+        "sample_rate": (
+            settings.PREDICTION_LOG_SAMPLE_RATE
+            if model_version.model.log_sample_rate is None
+            else model_version.model.log_sample_rate
+        ),
         **{name: _window(model_version, now - span) for name, span in WINDOWS.items()},
     }
 

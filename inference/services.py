@@ -236,7 +236,8 @@ def _log(
     latency_ms=None,
     error="",
 ) -> PredictionLog | None:
-    if random.random() >= settings.PREDICTION_LOG_SAMPLE_RATE:
+    rate = model_version.model.log_sample_rate
+    if random.random() >= (settings.PREDICTION_LOG_SAMPLE_RATE if rate is None else rate):
         return None
     return PredictionLog.objects.create(
         model_version=model_version,

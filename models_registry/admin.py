@@ -52,7 +52,7 @@ class RegisteredModelAdmin(TeamScopedAdmin):
     ]
     list_filter = [TeamListFilter]
     search_fields = ["name", "description"]
-    fields = ["team", "name", "description", "mlflow_name", "created_at"]
+    fields = ["team", "name", "description", "log_sample_rate", "mlflow_name", "created_at"]
     readonly_fields = ["team", "name", "mlflow_name", "created_at"]
     inlines = [ModelAliasInline, AliasEventInline]
 
@@ -61,7 +61,10 @@ class RegisteredModelAdmin(TeamScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         services.registered_model_describe(
-            model=obj, description=obj.description, user=request.user
+            model=obj,
+            description=obj.description,
+            log_sample_rate=obj.log_sample_rate,
+            user=request.user,
         )
 
     @admin.display(ordering="version_count", description="versions")

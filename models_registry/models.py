@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from hpml_portal.models import NamedEntity
@@ -19,6 +19,13 @@ class RegisteredModel(NamedEntity):
         max_length=200,
         blank=True,
         help_text="Its name in the MLflow registry, whose names are global: team.name.",
+    )
+    log_sample_rate = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of its prediction requests logged, 0 to 1; empty: "
+        "PREDICTION_LOG_SAMPLE_RATE.",
     )
 
 

@@ -55,11 +55,20 @@ def registered_model_validate_name(name: str) -> None:
 
 
 def registered_model_describe(
-    *, model: RegisteredModel, description: str, user=None
+    *,
+    model: RegisteredModel,
+    description: str,
+    log_sample_rate: float | None = None,
+    user=None,
 ) -> RegisteredModel:
+    """Set a model's description and the share of its prediction requests logged (None:
+    the PREDICTION_LOG_SAMPLE_RATE setting)."""
     access.require(user, model.team, Capability.WRITE, "describe models")
+    if log_sample_rate is not None and not 0.0 <= log_sample_rate <= 1.0:
+        raise RegistryError(f"log_sample_rate must be from 0 to 1, got {log_sample_rate}")
     model.description = description
-    model.save(update_fields=["description"])
+    model.log_sample_rate = log_sample_rate
+    model.save(update_fields=["description", "log_sample_rate"])
     return model
 
 

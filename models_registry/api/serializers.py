@@ -19,6 +19,7 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
             "version_count",
             "latest_version",
             "aliases",
+            "log_sample_rate",
             "mlflow_name",
             "created_at",
         ]

@@ -1,6 +1,7 @@
 """Feedback on logged predictions, and each version's live numbers from the log."""
 
 import json
+import re
 
 import pytest
 
@@ -64,8 +65,6 @@ def test_an_unlogged_answer_has_no_id(api_client, production, digits, settings):
 def test_bad_feedback_is_refused_and_records_nothing(
     api_client, production, digits, labels, status, message
 ):
-    import re
-
     answer = predict(api_client, digits[0][:3].tolist())
 
     refused = feedback(api_client, answer["id"], {"labels": labels})
@@ -157,3 +156,33 @@ def test_the_version_page_shows_its_serving_numbers(client, admin_user, producti
     page = client.get(f"/admin/models_registry/modelversion/{production.pk}/change/")
 
     assert page.status_code == 200 and "last hour: 1 requests (0 rejected)" in page.content.decode()
+
+
+def test_a_models_own_sample_rate_wins_over_the_setting(api_client, production, digits):
+    from models_registry.services import registered_model_describe
+
+    model = production.model
+    registered_model_describe(model=model, description="", log_sample_rate=0.0)
+
+    answer = predict(api_client, digits[0][:1].tolist())
+    stats = api_client.get("/api/v1/models/digits/versions/1/stats/").json()
+
+    assert "id" not in answer and not PredictionLog.objects.exists()
+    assert stats["sample_rate"] == 0.0
+
+
+def test_the_admin_sets_a_models_sample_rate_within_0_and_1(client, admin_user, production):
+    client.force_login(admin_user)
+    url = f"/admin/models_registry/registeredmodel/{production.model.pk}/change/"
+
+    page = client.get(url).content.decode()
+    # The page's inlines (aliases, their history) post their hidden fields too.
+    hidden = re.findall(r'<input type="hidden" name="([\w-]+)" value="([^"]*)"', page)
+    management = {name: value for name, value in hidden if name != "csrfmiddlewaretoken"}
+
+    refused = client.post(url, {**management, "description": "", "log_sample_rate": "1.5"})
+    saved = client.post(url, {**management, "description": "d", "log_sample_rate": "0.25"})
+
+    production.model.refresh_from_db()
+    assert refused.status_code == 200 and "less than or equal to 1" in refused.content.decode()
+    assert saved.status_code == 302 and production.model.log_sample_rate == 0.25
