@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
 from accounts import access
@@ -121,7 +122,30 @@ class ModelVersionAdmin(TeamScopedAdmin):
         "created_by",
         "created_at",
     ]
-    actions = ["promote_production", "promote_staging", "archive_versions", "restore_versions"]
+    actions = [
+        "promote_production",
+        "promote_staging",
+        "archive_versions",
+        "restore_versions",
+        "compare_versions",
+    ]
+
+    @admin.action(description="Compare the selected versions")
+    def compare_versions(self, request, queryset):
+        versions = list(queryset.order_by("model__name", "version"))
+        if not 2 <= len(versions) <= selectors.MAX_COMPARED:
+            self.message_user(
+                request, f"Select 2 to {selectors.MAX_COMPARED} versions.", messages.ERROR
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Compare model versions",
+            "opts": self.model._meta,
+            "labels": [str(version) for version in versions],
+            "comparison": selectors.model_version_compare(versions),
+        }
+        return TemplateResponse(request, "admin/models_registry/modelversion/compare.html", context)
 
     @admin.display(description="serving (logged requests)")
     def serving(self, obj):

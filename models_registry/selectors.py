@@ -140,3 +140,39 @@ def model_version_lineage(model_version: ModelVersion) -> dict:
         if pk in rows
     ]
     return lineage
+
+
+# Versions one comparison may hold.
+MAX_COMPARED = 10
+
+
+def model_version_compare(versions: list[ModelVersion]) -> dict:
+    """Versions side by side: every number in their metrics (per-class tables and the
+    confusion matrix are left on the versions), their hyperparameters, architecture and data.
+    ``values`` follow the order of ``versions``; None where a version has no such entry."""
+
+    def rows(tables: list[dict]) -> list[dict]:
+        names = sorted(
+            {name for table in tables for name, value in table.items() if _scalar(value)}
+        )
+        return [
+            {
+                "name": name,
+                "values": [t.get(name) if _scalar(t.get(name)) else None for t in tables],
+            }
+            for name in names
+        ]
+
+    return {
+        "model": versions[0].model.name if versions else None,
+        "versions": [v.version for v in versions],
+        "architecture": [v.architecture for v in versions],
+        "dataset": [v.dataset_version.ref if v.dataset_version else None for v in versions],
+        "aliases": [sorted(a.alias for a in v.aliases.all()) for v in versions],
+        "metrics": rows([v.metrics for v in versions]),
+        "hyperparameters": rows([v.run.hyperparameters if v.run else {} for v in versions]),
+    }
+
+
+def _scalar(value) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)

@@ -11,6 +11,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts import access
@@ -108,6 +109,32 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Und
         return Response(selectors.model_version_lineage(self.get_object()))
 
     @extend_schema(
+        parameters=[
+            TEAM_PARAMETER,
+            OpenApiParameter(
+                "versions",
+                OpenApiTypes.STR,
+                required=True,
+                description=f"2 to {selectors.MAX_COMPARED} version numbers, comma-separated",
+            ),
+        ],
+        responses={200: OpenApiResponse(description="metrics and hyperparameters side by side")},
+    )
+    @action(detail=False, methods=["get"])
+    def compare(self, request, **kwargs):
+        """Versions side by side, in the order asked: their metrics, hyperparameters,
+        architecture, data and aliases."""
+        model = self.get_parent()
+        wanted = _version_numbers(request.query_params.get("versions", ""))
+        found = {v.version: v for v in self.get_queryset().filter(version__in=wanted)}
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise selectors.ModelNotFound(
+                f"model {model.name!r} has no version {', '.join(map(str, missing))}"
+            )
+        return Response(selectors.model_version_compare([found[n] for n in wanted]))
+
+    @extend_schema(
         parameters=[TEAM_PARAMETER],
         responses={200: OpenApiResponse(description="requests, latency and live accuracy")},
     )
@@ -202,3 +229,15 @@ class ModelVersionAliasViewSet(mixins.CreateModelMixin, _UnderModel):
             )
         event = selectors.alias_event_list(user=None).get(pk=event.pk)
         return Response(AliasEventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+def _version_numbers(text: str) -> list[int]:
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not all(part.isdecimal() for part in parts):
+        raise ValidationError({"versions": ["give version numbers, comma-separated: 1,2"]})
+    numbers = list(dict.fromkeys(int(part) for part in parts))
+    if not 2 <= len(numbers) <= selectors.MAX_COMPARED:
+        raise ValidationError(
+            {"versions": [f"compare 2 to {selectors.MAX_COMPARED} distinct versions"]}
+        )
+    return numbers

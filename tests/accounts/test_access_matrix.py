@@ -241,6 +241,12 @@ API_ROWS = [
     Row("model-versions-detail", "GET", lambda w: model_url(w, "versions/1/"), READ_A),
     Row("model-versions-lineage", "GET", lambda w: model_url(w, "versions/1/lineage/"), READ_A),
     Row("model-versions-stats", "GET", lambda w: model_url(w, "versions/1/stats/"), READ_A),
+    Row(
+        "model-versions-compare",
+        "GET",
+        lambda w: f"/api/v1/models/digits/versions/compare/?team={w.a.team.slug}&versions=1,1",
+        expect(anon=401, predictor=403, token=403, other=404, rest=400),  # one version only
+    ),
     # Whoever may predict with the model reaches the check of the labels (none given here).
     Row(
         "prediction-feedback",
