@@ -228,6 +228,8 @@ RUN_STALE_AFTER = env.int("RUN_STALE_AFTER", default=600)
 JOB_REQUEUE_AFTER = env.int("JOB_REQUEUE_AFTER", default=900)
 CELERY_BEAT_SCHEDULE = {
     "reap-jobs": {"task": "hpml_portal.tasks.reap_jobs", "schedule": 60.0},
+    # Mirrors to the MLflow registry that a down broker lost or that ran out of retries.
+    "mirror-catch-up": {"task": "models_registry.tasks.mirror_catch_up", "schedule": 300.0},
 }
 
 # --- tracking (MLflow) ------------------------------------------------------------------------

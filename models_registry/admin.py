@@ -93,6 +93,7 @@ class ModelVersionAdmin(TeamScopedAdmin):
         "run_link",
         "dataset_version",
         "mlflow_version",
+        "mirror_state",
         "archived",
         "created_at",
     ]
@@ -116,6 +117,9 @@ class ModelVersionAdmin(TeamScopedAdmin):
         "metrics",
         "mlflow_version",
         "mlflow_run_id",
+        "mirror_state",
+        "mirror_error",
+        "mirror_attempts",
         "archived_at",
         "archived_by",
         "serving",

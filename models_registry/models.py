@@ -12,6 +12,19 @@ alias_validator = RegexValidator(
 )
 
 
+class MirrorState(models.TextChoices):
+    """Where the copy of a version or alias in the MLflow registry stands."""
+
+    NONE = "", "not mirrored"  # nothing to copy (a version not logged in MLflow)
+    PENDING = "pending"
+    OK = "ok"
+    FAILED = "failed"
+
+
+def mirror_state_field():
+    return models.CharField(max_length=16, choices=MirrorState.choices, default="", blank=True)
+
+
 class RegisteredModel(NamedEntity):
     """A named model, versioned by ModelVersion and pointed at by aliases."""
 
@@ -63,6 +76,9 @@ class ModelVersion(models.Model):
     mlflow_model_uri = models.CharField(
         max_length=300, blank=True, help_text="the model as logged in its MLflow run"
     )
+    mirror_state = mirror_state_field()
+    mirror_error = models.TextField(blank=True, help_text="the last failure to mirror it")
+    mirror_attempts = models.PositiveIntegerField(default=0)
     # An archived version keeps its row and history, holds no alias and is never served.
     archived_at = models.DateTimeField(null=True, blank=True)
     archived_by = models.ForeignKey(
@@ -95,6 +111,8 @@ class ModelAlias(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     updated_at = models.DateTimeField(auto_now=True)
+    mirror_state = mirror_state_field()
+    mirror_error = models.TextField(blank=True, help_text="the last failure to mirror it")
 
     class Meta:
         ordering = ["model__name", "alias"]

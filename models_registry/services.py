@@ -3,11 +3,12 @@
 import json
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from accounts import access
@@ -19,7 +20,14 @@ from hpml_portal.errors import Conflict, InvalidRequest
 from hpml_portal.storage import download_with_digest
 from hpml_portal.validation import check_name
 
-from .models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel, alias_validator
+from .models import (
+    AliasEvent,
+    MirrorState,
+    ModelAlias,
+    ModelVersion,
+    RegisteredModel,
+    alias_validator,
+)
 from .selectors import DEFAULT_ALIAS
 
 logger = logging.getLogger(__name__)
@@ -27,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 class RegistryError(InvalidRequest):
     """A registry request that cannot be carried out; the message says why."""
+
+
+class MirrorNotReady(RuntimeError):
+    """An alias cannot be mirrored before its version is; the task tries again."""
 
 
 class VersionIsArchived(RegistryError, Conflict):
@@ -123,6 +135,7 @@ def model_version_register(
             metrics=metrics,
             mlflow_run_id=mlflow_run_id,
             mlflow_model_uri=mlflow_model_uri,
+            mirror_state=MirrorState.PENDING if mlflow_model_uri else MirrorState.NONE,
             created_by=user,
         )
         if mlflow_model_uri:
@@ -178,7 +191,14 @@ def model_alias_set(
             },
         )
         ModelAlias.objects.update_or_create(
-            model=model, alias=alias, defaults={"version": model_version, "updated_by": user}
+            model=model,
+            alias=alias,
+            defaults={
+                "version": model_version,
+                "updated_by": user,
+                "mirror_state": MirrorState.PENDING,
+                "mirror_error": "",
+            },
         )
         transaction.on_commit(lambda: _queue("mirror_alias", model.pk, alias))
     return event
@@ -283,9 +303,48 @@ def model_version_mirror(*, version_id: int) -> str:
         ModelVersion.objects.filter(pk=version.pk, mlflow_version="").update(
             mlflow_version=mlflow_version
         )
+    if version.mlflow_model_uri:
+        ModelVersion.objects.filter(pk=version.pk).update(
+            mirror_state=MirrorState.OK, mirror_error=""
+        )
     for alias in version.aliases.values_list("alias", flat=True):
         model_alias_mirror(model_id=version.model_id, alias=alias)
     return ModelVersion.objects.values_list("mlflow_version", flat=True).get(pk=version.pk)
+
+
+def mirror_failed(
+    *, version_id: int | None = None, alias: tuple[int, str] | None = None, error: str, final: bool
+) -> None:
+    """Record a failed attempt to mirror a version or an alias (``(model_id, alias)``): its
+    error, and FAILED once its task has no retries left (the catch-up task tries again)."""
+    state = MirrorState.FAILED if final else MirrorState.PENDING
+    if version_id is not None:
+        ModelVersion.objects.filter(pk=version_id).update(
+            mirror_state=state, mirror_error=error[:2000], mirror_attempts=F("mirror_attempts") + 1
+        )
+    if alias is not None:
+        ModelAlias.objects.filter(model_id=alias[0], alias=alias[1]).update(
+            mirror_state=state, mirror_error=error[:2000]
+        )
+
+
+def mirror_catch_up(*, older_than: timedelta) -> list[str]:
+    """Queue again every mirror still PENDING or FAILED a while after it changed: its message
+    was lost (the broker was down) or its retries ran out. Returns what was queued."""
+    cutoff = timezone.now() - older_than
+    unsettled = [MirrorState.PENDING, MirrorState.FAILED]
+    queued = []
+    for pk in ModelVersion.objects.filter(
+        mirror_state__in=unsettled, created_at__lt=cutoff
+    ).values_list("pk", flat=True):
+        _queue("mirror_version", pk)
+        queued.append(f"version {pk}")
+    for model_id, alias in ModelAlias.objects.filter(
+        mirror_state__in=unsettled, updated_at__lt=cutoff
+    ).values_list("model_id", "alias"):
+        _queue("mirror_alias", model_id, alias)
+        queued.append(f"alias {model_id}@{alias}")
+    return queued
 
 
 def model_alias_mirror(*, model_id: int, alias: str) -> None:
@@ -295,7 +354,14 @@ def model_alias_mirror(*, model_id: int, alias: str) -> None:
     model = RegisteredModel.objects.select_related("team").get(pk=model_id)
     current = ModelAlias.objects.filter(model=model, alias=alias).select_related("version").first()
     target = current.version.mlflow_version if current else ""
+    if current is not None and not target and current.version.mlflow_model_uri:
+        # The version is not in MLflow's registry yet: its own mirror sets this alias after.
+        raise MirrorNotReady(f"{model.name} v{current.version.version} is not mirrored yet")
     mlflow_client.set_alias(_mlflow_name(model), alias, target or None)
+    if current is not None:
+        ModelAlias.objects.filter(pk=current.pk).update(
+            mirror_state=MirrorState.OK, mirror_error=""
+        )
 
 
 def _mlflow_name(model: RegisteredModel) -> str:

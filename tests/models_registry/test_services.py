@@ -4,6 +4,7 @@ import mlflow
 import numpy as np
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from datasets.models import DatasetVersion
 from experiments.models import Experiment, TrainingRun
@@ -226,8 +227,10 @@ def test_mirroring_a_version_registers_it_once_and_brings_its_aliases(register, 
     version = register("late", mlflow_model_uri=logged_model_uri)
     # Promoted before the mirror ran: the alias mirror found no MLflow version to point at.
     services.model_alias_set(model_version=version, alias="production")
-    services.model_alias_mirror(model_id=version.model_id, alias="production")
+    with pytest.raises(services.MirrorNotReady):  # the version's own mirror sets it after
+        services.model_alias_mirror(model_id=version.model_id, alias="production")
     assert mlflow_alias("default.late", "production") is None
+    assert ModelAlias.objects.get(alias="production").mirror_state == "pending"
 
     tasks.mirror_version(version.pk)
     tasks.mirror_version(version.pk)
@@ -236,6 +239,34 @@ def test_mirroring_a_version_registers_it_once_and_brings_its_aliases(register, 
     assert version.mlflow_version == "1"
     assert len(mlflow_registry().search_model_versions("name='default.late'")) == 1
     assert mlflow_alias("default.late", "production") == "1"
+    assert version.mirror_state == "ok" and version.mirror_error == ""
+    assert ModelAlias.objects.get(alias="production").mirror_state == "ok"
+
+
+def test_a_failed_mirror_is_recorded_on_the_version_and_queued_again_later(register):
+    from datetime import timedelta
+
+    version = register("broken", mlflow_model_uri="runs:/no-such-run/model")
+    assert version.mirror_state == "pending"
+
+    with pytest.raises(Exception):  # noqa: B017 (whatever MLflow raises for a missing run)
+        tasks.mirror_version(version.pk)
+
+    version.refresh_from_db()
+    assert version.mirror_state == "pending" and version.mirror_attempts == 1
+    assert "no-such-run" in version.mirror_error
+    services.mirror_failed(version_id=version.pk, error="gave up", final=True)
+    ModelVersion.objects.filter(pk=version.pk).update(
+        created_at=timezone.now() - timedelta(minutes=10)
+    )
+    fresh = register("fresh", mlflow_model_uri="runs:/other/model")  # being mirrored now
+
+    queued = services.mirror_catch_up(older_than=timedelta(minutes=5))
+
+    assert queued == [f"version {version.pk}"]
+    assert ("models_registry.tasks.mirror_version", [version.pk]) in queued_tasks("default")
+    assert ModelVersion.objects.get(pk=version.pk).mirror_state == "failed"
+    assert fresh.mirror_state == "pending"
 
 
 def test_the_mirror_of_a_model_mlflow_never_saw_is_a_no_op(v1):
