@@ -4,6 +4,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from inference import warmup
+
 from .storage import check_storage
 
 
@@ -48,9 +50,11 @@ def readyz(request):
         except Exception as exc:
             checks[name] = "error"
             errors[name] = f"{type(exc).__name__}: {exc}"[:300]
+    models_ready, models = warmup.readiness()
+    checks["models"] = models
     if _may_see_detail(request):
         checks.update({name: f"error: {detail}" for name, detail in errors.items()})
-    ready = not errors
+    ready = not errors and models_ready
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
     )

@@ -303,6 +303,9 @@ for _scope, _rate in THROTTLE_RATES.items():
         raise ImproperlyConfigured(f"THROTTLE_{_scope.upper()}_RATE: {exc}") from exc
 # Queued and running training runs a team may have at once (0: no limit).
 TEAM_MAX_ACTIVE_RUNS = env.int("TEAM_MAX_ACTIVE_RUNS", default=20)
+# Web processes load the versions these aliases point at when they start, before /readyz says
+# they are ready (empty: load each model on its first request).
+SERVE_PRELOAD_ALIASES = env.list("SERVE_PRELOAD_ALIASES", default=["production"])
 # Runs one sweep may hold (its whole grid, or its random draw). Its runs also count against
 # TEAM_MAX_ACTIVE_RUNS, so raise both together.
 SWEEP_MAX_RUNS = env.int("SWEEP_MAX_RUNS", default=20)

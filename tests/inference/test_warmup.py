@@ -1,0 +1,57 @@
+"""Web processes load the models that serve before /readyz says they are ready."""
+
+import pytest
+
+from inference import services, warmup
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _as_it_was():
+    """Later tests see this process as they found it (the suite's never preloads)."""
+    before = dict(warmup._state)
+    yield
+    warmup._state.update(before)
+
+
+def test_readyz_waits_for_the_preload_and_then_names_what_it_loaded(client, production):
+    warmup.begin()
+    services._cache()._models.clear()  # a fresh process: nothing loaded yet
+
+    loading = client.get("/readyz")
+    result = warmup.preload()
+    ready = client.get("/readyz")
+
+    assert loading.status_code == 503 and loading.json()["checks"]["models"] == "loading"
+    assert result == {"loaded": ["default/digits v1"], "failed": {}}
+    assert ready.status_code == 200 and ready.json()["checks"]["models"] == "1 loaded"
+    assert len(services._cache()) == 1
+
+
+def test_a_model_that_cannot_be_loaded_does_not_keep_the_process_unready(client, production, team):
+    from models_registry.services import Artifact, model_alias_set, model_version_register
+
+    broken = model_version_register(
+        model_name="broken",
+        team=team,
+        artifact=Artifact("models/missing.keras", "0" * 64, 1),
+        signature=production.signature,
+        metrics={},
+    )
+    model_alias_set(model_version=broken, alias="production")
+    warmup.begin()
+
+    result = warmup.preload()
+    ready = client.get("/readyz")
+
+    assert result["loaded"] == ["default/digits v1"]
+    assert "missing from storage" in result["failed"]["default/broken v1"]
+    assert ready.status_code == 200 and ready.json()["checks"]["models"] == "1 loaded, 1 failed"
+
+
+def test_no_aliases_to_preload_means_nothing_to_wait_for(client, settings):
+    settings.SERVE_PRELOAD_ALIASES = []
+
+    assert warmup.begin() is False
+    assert client.get("/readyz").json()["checks"]["models"] == "not preloaded"
