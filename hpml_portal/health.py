@@ -54,6 +54,9 @@ def readyz(request):
     checks["models"] = models
     if _may_see_detail(request):
         checks.update({name: f"error: {detail}" for name, detail in errors.items()})
+        failed = warmup.failures()
+        if failed:  # e.g. a stored file that fails its sha256
+            checks["models_failed"] = failed
     ready = not errors and models_ready
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503

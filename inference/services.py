@@ -22,6 +22,7 @@ from models_registry.selectors import (
     model_version_resolve,
     registered_model_get,
 )
+from models_registry.services import model_version_record_integrity
 
 from .models import PredictionFeedback, PredictionLog
 
@@ -72,16 +73,26 @@ def model_runtime_get(model_version: ModelVersion):
     def load():
         try:
             with local_copy(model_version.artifact.name) as path:
-                return load_model_file(
+                loaded = load_model_file(
                     path, sha256=model_version.sha256, signature=model_version.signature
                 )
         except FileNotFoundError as exc:  # the error names local paths: say which object
-            raise ModelIntegrityError(
-                f"the model cannot be served: its file {model_version.artifact.name} is "
-                "missing from storage"
-            ) from exc
+            cause, failure = (
+                exc,
+                ModelIntegrityError(
+                    f"the model cannot be served: its file {model_version.artifact.name} is "
+                    "missing from storage"
+                ),
+            )
         except ModelIntegrityError as exc:
-            raise ModelIntegrityError(f"the model cannot be served: {exc}") from exc
+            cause, failure = exc, ModelIntegrityError(f"the model cannot be served: {exc}")
+        else:
+            if model_version.integrity_error:
+                model_version_record_integrity(version_id=model_version.pk, error="")
+            return loaded
+        # Recorded on the version, where the registry shows it, then answered (503).
+        model_version_record_integrity(version_id=model_version.pk, error=str(failure))
+        raise failure from cause
 
     return _cache().get(f"{model_version.pk}:{model_version.sha256}", load)
 

@@ -66,6 +66,12 @@ def preload() -> dict:
     return {"loaded": loaded, "failed": failed}
 
 
+def failures() -> dict[str, str]:
+    """The versions this process could not load at start, and why."""
+    with _lock:
+        return dict(_state["failed"])
+
+
 def readiness() -> tuple[bool, str]:
     """(ready, what /readyz says about the models)."""
     with _lock:

@@ -120,6 +120,7 @@ class ModelVersionAdmin(TeamScopedAdmin):
         "mirror_state",
         "mirror_error",
         "mirror_attempts",
+        "integrity_error",
         "archived_at",
         "archived_by",
         "serving",

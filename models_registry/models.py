@@ -79,6 +79,11 @@ class ModelVersion(models.Model):
     mirror_state = mirror_state_field()
     mirror_error = models.TextField(blank=True, help_text="the last failure to mirror it")
     mirror_attempts = models.PositiveIntegerField(default=0)
+    integrity_error = models.TextField(
+        blank=True,
+        help_text="why its stored file could not be served when last loaded (sha256, a file "
+        "Keras refuses, a missing object); empty once it loads",
+    )
     # An archived version keeps its row and history, holds no alias and is never served.
     archived_at = models.DateTimeField(null=True, blank=True)
     archived_by = models.ForeignKey(

@@ -312,6 +312,14 @@ def model_version_mirror(*, version_id: int) -> str:
     return ModelVersion.objects.values_list("mlflow_version", flat=True).get(pk=version.pk)
 
 
+def model_version_record_integrity(*, version_id: int, error: str) -> None:
+    """Record why a version's stored file could not be served (empty: it loaded), so the
+    registry shows it before anyone asks for that version again."""
+    ModelVersion.objects.filter(pk=version_id).exclude(integrity_error=error[:2000]).update(
+        integrity_error=error[:2000]
+    )
+
+
 def mirror_failed(
     *, version_id: int | None = None, alias: tuple[int, str] | None = None, error: str, final: bool
 ) -> None:

@@ -58,6 +58,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "mirror_state",
             "mirror_error",
             "mirror_attempts",
+            "integrity_error",
             "archived_at",
             "archived_by",
             "created_at",

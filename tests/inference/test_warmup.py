@@ -55,3 +55,46 @@ def test_no_aliases_to_preload_means_nothing_to_wait_for(client, settings):
 
     assert warmup.begin() is False
     assert client.get("/readyz").json()["checks"]["models"] == "not preloaded"
+
+
+def test_a_file_that_fails_its_sha256_is_recorded_on_the_version_and_in_readyz(
+    client, production, team, admin_user
+):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from models_registry.models import ModelVersion
+    from models_registry.services import Artifact, model_alias_set, model_version_register
+
+    name = default_storage.save("models/tampered.keras", ContentFile(b"changed after upload"))
+    tampered = model_version_register(
+        model_name="tampered",
+        team=team,
+        artifact=Artifact(name, "1" * 64, 20),
+        signature=production.signature,
+        metrics={},
+    )
+    model_alias_set(model_version=tampered, alias="production")
+    warmup.begin()
+
+    warmup.preload()
+    client.force_login(admin_user)
+    detail = client.get("/readyz", REMOTE_ADDR="10.1.2.3").json()["checks"]
+    anonymous = client.logout() or client.get("/readyz", REMOTE_ADDR="10.1.2.3").json()
+
+    error = ModelVersion.objects.get(pk=tampered.pk).integrity_error
+    assert "does not match " + "1" * 64 in error
+    assert "does not match" in detail["models_failed"]["default/tampered v1"]
+    assert "models_failed" not in anonymous["checks"]
+
+
+def test_a_version_that_loads_again_has_its_recorded_failure_cleared(production):
+    from models_registry.models import ModelVersion
+
+    ModelVersion.objects.filter(pk=production.pk).update(integrity_error="earlier failure")
+    production.refresh_from_db()
+    services._cache()._models.clear()
+
+    services.model_runtime_get(production)
+
+    assert ModelVersion.objects.get(pk=production.pk).integrity_error == ""
