@@ -336,6 +336,11 @@ def mirror_failed(
         )
 
 
+# A version whose mirror failed this often stays FAILED, its last error showing why, for an
+# operator to look at: the catch-up stops sending it.
+MAX_MIRROR_ATTEMPTS = 60
+
+
 def mirror_catch_up(*, older_than: timedelta) -> list[str]:
     """Queue again every mirror still PENDING or FAILED a while after it changed: its message
     was lost (the broker was down) or its retries ran out. Returns what was queued."""
@@ -343,7 +348,7 @@ def mirror_catch_up(*, older_than: timedelta) -> list[str]:
     unsettled = [MirrorState.PENDING, MirrorState.FAILED]
     queued = []
     for pk in ModelVersion.objects.filter(
-        mirror_state__in=unsettled, created_at__lt=cutoff
+        mirror_state__in=unsettled, created_at__lt=cutoff, mirror_attempts__lt=MAX_MIRROR_ATTEMPTS
     ).values_list("pk", flat=True):
         _queue("mirror_version", pk)
         queued.append(f"version {pk}")
