@@ -88,10 +88,6 @@ class TrainingRun(Job):
     sweep = models.ForeignKey(
         Sweep, null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
     )
-    register = models.BooleanField(
-        default=True,
-        help_text="register a model version when it succeeds (a sweep registers by choice)",
-    )
     # The stored model of a run that succeeded without registering: what registering it
     # later needs (name, sha256, size_bytes, signature, mlflow_model_uri).
     artifact = models.JSONField(default=dict, blank=True)
@@ -120,3 +116,9 @@ class TrainingRun(Job):
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.architecture} on {self.dataset_version_id})"
+
+    @property
+    def register(self) -> bool:
+        """Whether it registers a model version when it succeeds: a sweep's run does not (the
+        sweep's best is registered by choice)."""
+        return self.sweep_id is None

@@ -128,7 +128,6 @@ def training_run_create(
             retry_of=retry_of,
             # A sweep's run retried stays in its sweep, and registers only by choice too.
             sweep=retry_of.sweep if retry_of else None,
-            register=retry_of.register if retry_of else True,
         )
         transaction.on_commit(lambda: enqueue_run(run))
     return run

@@ -119,7 +119,6 @@ def sweep_create(
                 hyperparameters=hyperparameters,
                 model_name=model_name,
                 sweep=sweep,
-                register=False,
                 created_by=user,
             )
             for hyperparameters in expanded.runs

@@ -40,15 +40,18 @@ def _run() -> None:
 
 
 def preload() -> dict:
-    """Load every version an alias in SERVE_PRELOAD_ALIASES points at. A version that cannot
-    be loaded is recorded and skipped: it answers 503 when asked for, as before, and does not
-    keep the process from serving the others."""
+    """Load the versions the aliases in SERVE_PRELOAD_ALIASES point at, as many as
+    MODEL_CACHE_SIZE keeps. A version that cannot be loaded is recorded and skipped: it answers
+    503 when asked for, as before, and does not keep the process from serving the others."""
     from models_registry.models import ModelAlias
 
     from .services import model_runtime_get
 
-    aliases = ModelAlias.objects.filter(alias__in=settings.SERVE_PRELOAD_ALIASES).select_related(
-        "version__model__team"
+    # No more than the cache keeps: the most recently moved aliases first.
+    aliases = (
+        ModelAlias.objects.filter(alias__in=settings.SERVE_PRELOAD_ALIASES)
+        .select_related("version__model__team")
+        .order_by("-updated_at")[: settings.MODEL_CACHE_SIZE]
     )
     loaded, failed = [], {}
     for alias in aliases:

@@ -1,7 +1,6 @@
 """The dataset versions' admin, with "Train a model" and "Run a hyperparameter sweep"."""
 
 from django.contrib import admin, messages
-from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from accounts import access
@@ -31,23 +30,13 @@ class DatasetVersionTrainingAdmin(DatasetVersionAdmin):
     @admin.action(description="Train a model on this version", permissions=["train"])
     def train_model(self, request, queryset):
         versions = list(queryset.select_related("dataset"))
-        initial = {"architecture": "mlp"}
-        if versions:
-            name = versions[0].dataset.name
-            initial.update(experiment=name, model_name=name)
-        form = TrainForm(request.POST if "apply" in request.POST else None, initial=initial)
+        form = _form(TrainForm, request, versions)
         if form.is_valid():
             self._start_runs(request, versions, form.cleaned_data)
             return None  # back to the list
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Train a model",
-            "opts": self.model._meta,
-            "versions": versions,
-            "form": form,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/datasets/datasetversion/train.html", context)
+        return self._action_page(
+            request, versions, form, "train", "Train a model", "Queue training"
+        )
 
     def _start_runs(self, request, versions, data) -> None:
         for version in versions:
@@ -75,11 +64,7 @@ class DatasetVersionTrainingAdmin(DatasetVersionAdmin):
         if len(versions) != 1:
             self.message_user(request, "Select one dataset version to sweep on.", messages.ERROR)
             return None
-        initial = {"architecture": "mlp", "metric": "val_accuracy"}
-        if versions:
-            name = versions[0].dataset.name
-            initial.update(experiment=name, model_name=name)
-        form = SweepForm(request.POST if "apply" in request.POST else None, initial=initial)
+        form = _form(SweepForm, request, versions)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -108,15 +93,32 @@ class DatasetVersionTrainingAdmin(DatasetVersionAdmin):
                     ),
                 )
                 return None  # back to the list
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Run a hyperparameter sweep",
-            "opts": self.model._meta,
-            "versions": versions,
-            "form": form,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/datasets/datasetversion/sweep.html", context)
+        return self._action_page(
+            request, versions, form, "sweep", "Run a hyperparameter sweep", "Queue the sweep"
+        )
+
+    def _action_page(self, request, versions, form, page: str, title: str, submit: str):
+        """An action's form on the selected versions (``train.html``, ``sweep.html``), which
+        posts back to the action that showed it."""
+        return self._page(
+            request,
+            f"{page}.html",
+            title,
+            form,
+            versions=versions,
+            action=request.POST["action"],
+            submit=submit,
+            action_checkbox_name=admin.helpers.ACTION_CHECKBOX_NAME,
+        )
+
+
+def _form(form_class, request, versions):
+    """The action's form: what was posted, else the defaults, named after the dataset."""
+    initial = {"architecture": "mlp"}
+    if versions:
+        name = versions[0].dataset.name
+        initial.update(experiment=name, model_name=name)
+    return form_class(request.POST if "apply" in request.POST else None, initial=initial)
 
 
 admin.site.unregister(DatasetVersion)

@@ -30,6 +30,9 @@ class ExperimentSerializer(serializers.ModelSerializer):
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
+    register = serializers.BooleanField(
+        read_only=True, help_text="registers a model version when it succeeds (not a sweep's)"
+    )
     team = serializers.CharField(source="experiment.team.slug", read_only=True)
     experiment = serializers.SlugRelatedField(slug_field="name", read_only=True)
     dataset = serializers.CharField(source="dataset_version.ref", read_only=True)

@@ -19,11 +19,6 @@ class Migration(migrations.Migration):
             name='artifact',
             field=models.JSONField(blank=True, default=dict),
         ),
-        migrations.AddField(
-            model_name='trainingrun',
-            name='register',
-            field=models.BooleanField(default=True, help_text='register a model version when it succeeds (a sweep registers by choice)'),
-        ),
         migrations.CreateModel(
             name='Sweep',
             fields=[

@@ -99,7 +99,7 @@ def _team_objects(slug: str, marker: str, model_file) -> TeamObjects:
         model_name="digits",
         space={"epochs": [1, 2], "marker": f"{marker}-sweep"},
     )
-    TrainingRunFactory(experiment=experiment, dataset_version=version, sweep=sweep, register=False)
+    TrainingRunFactory(experiment=experiment, dataset_version=version, sweep=sweep)
     model = RegisteredModelFactory(team=team, name="digits", description=f"{marker}-model")
     model_version = ModelVersionFactory(model=model, version=1, **model_file)
     model_alias_set(model_version=model_version, alias="production")

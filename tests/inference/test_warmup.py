@@ -98,3 +98,22 @@ def test_a_version_that_loads_again_has_its_recorded_failure_cleared(production)
     services.model_runtime_get(production)
 
     assert ModelVersion.objects.get(pk=production.pk).integrity_error == ""
+
+
+def test_no_more_models_are_preloaded_than_the_cache_keeps(client, production, team, settings):
+    from models_registry.services import Artifact, model_alias_set, model_version_register
+
+    settings.MODEL_CACHE_SIZE = 1
+    later = model_version_register(
+        model_name="later",
+        team=team,
+        artifact=Artifact(production.artifact.name, production.sha256, 1),
+        signature=production.signature,
+        metrics={},
+    )
+    model_alias_set(model_version=later, alias="production")  # moved after digits'
+    warmup.begin()
+
+    result = warmup.preload()
+
+    assert result == {"loaded": ["default/later v1"], "failed": {}}

@@ -10,9 +10,8 @@ from hpml_portal.management.waiting import add_wait_arguments, wait_for_status
 from ...models import TrainingRun
 from ...selectors import sweep_best_run, sweep_list, sweep_ranked_runs
 from ...sweeps import sweep_create, sweep_register_best
-from ...training.hyperparameters import ARCHITECTURES
 from ...training.sweep_space import DEFAULT_METRIC, METRICS
-from .train import progress_line
+from .train import add_run_arguments, progress_line
 
 
 class Command(BaseCommand):
@@ -25,14 +24,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--dataset", required=True, help="NAME (newest READY) or NAME:VERSION")
-        parser.add_argument(
-            "--experiment", required=True, help="experiment name (made on first use)"
-        )
-        parser.add_argument(
-            "--model-name", required=True, help="registered model the best run goes into"
-        )
-        parser.add_argument("--architecture", default="mlp", choices=sorted(ARCHITECTURES))
+        add_run_arguments(parser, model_help="registered model the best run goes into")
         parser.add_argument(
             "--space",
             required=True,

@@ -20,6 +20,15 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
+def add_run_arguments(parser, *, model_help: str) -> None:
+    """What a run and a sweep are both asked: the data, the experiment, the model, the
+    architecture."""
+    parser.add_argument("--dataset", required=True, help="NAME (newest READY) or NAME:VERSION")
+    parser.add_argument("--experiment", required=True, help="experiment name (made on first use)")
+    parser.add_argument("--model-name", required=True, help=model_help)
+    parser.add_argument("--architecture", default="mlp", choices=sorted(ARCHITECTURES))
+
+
 def progress_line(run: TrainingRun) -> str:
     """Where a running run is: epoch, batch, pace and time left."""
     epochs = run.hyperparameters.get("epochs", "?")
@@ -40,14 +49,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--dataset", required=True, help="NAME (newest READY) or NAME:VERSION")
-        parser.add_argument(
-            "--experiment", required=True, help="experiment name (made on first use)"
-        )
-        parser.add_argument(
-            "--model-name", required=True, help="registered model to add a version to"
-        )
-        parser.add_argument("--architecture", default="mlp", choices=sorted(ARCHITECTURES))
+        add_run_arguments(parser, model_help="registered model to add a version to")
         parser.add_argument(
             "--param",
             action="append",
