@@ -60,13 +60,16 @@ class TeamScopedAdmin(admin.ModelAdmin):
         # POSTs to the list are actions: training, promotion, cancelling.
         return throttled_response(request) or super().changelist_view(request, extra_context)
 
+    def team_id_of(self, obj) -> int:
+        return team_of(obj).pk
+
     def has_module_permission(self, request) -> bool:
         return access.can_anywhere(request.user, Capability.READ)
 
     def has_view_permission(self, request, obj=None) -> bool:
         if obj is None:
             return access.can_anywhere(request.user, Capability.READ)
-        return access.can(request.user, team_of(obj).pk, Capability.READ)
+        return access.can(request.user, self.team_id_of(obj), Capability.READ)
 
     def has_add_permission(self, request) -> bool:
         return not self.read_only and access.can_anywhere(request.user, Capability.WRITE)
@@ -76,7 +79,7 @@ class TeamScopedAdmin(admin.ModelAdmin):
             return False
         if obj is None:
             return access.can_anywhere(request.user, Capability.WRITE)
-        return access.can(request.user, team_of(obj).pk, Capability.WRITE)
+        return access.can(request.user, self.team_id_of(obj), Capability.WRITE)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -10,10 +10,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 from rest_framework import authentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from . import jwt, services
+from hpml_portal.ttl_cache import TTLCache
+
+from . import access, jwt, services
 from .models import AuditEvent
 
 
@@ -29,15 +32,34 @@ def _credentials(request, keyword: bytes) -> str | None:
         raise AuthenticationFailed("the credentials hold characters that are not ASCII") from None
 
 
+_tokens = TTLCache("tokens")
+
+
 class ApiTokenAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Token <key>``; ``request.auth`` is the ApiToken."""
+    """``Authorization: Token <key>``; ``request.auth`` is the ApiToken.
+
+    Answered from this process's memory for SERVE_CACHE_SECONDS: the token, its user and the
+    user's roles are read once per key in that time (keys that match no live token too). A
+    revocation, a deactivation or a role change made elsewhere is seen within that delay; one
+    made in this process at once. An expiry date is checked on every request."""
 
     def authenticate(self, request):
         key = _credentials(request, b"token")
         if key is None:
             return None
-        token = services.api_token_authenticate(key)
-        if token is None or not token.user.is_active:
+        digest = hashlib.sha256(key.encode()).digest()
+        token, fresh = _tokens.lookup(digest)
+        if not fresh:
+            token = services.api_token_authenticate(key)
+            if token is not None:
+                access.roles(token.user)  # read now: kept with the user for as long
+            _tokens.put(digest, token, settings.SERVE_CACHE_SECONDS)
+        expired = (
+            token is not None
+            and token.expires_at is not None
+            and (token.expires_at <= timezone.now())
+        )
+        if token is None or expired or not token.user.is_active:
             raise AuthenticationFailed("invalid, expired or revoked token")
         return token.user, token
 

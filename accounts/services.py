@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from hpml_portal import ttl_cache
 from hpml_portal.errors import Conflict, InvalidRequest, NotFound
 from hpml_portal.validation import check_name
 
@@ -234,6 +235,7 @@ def api_token_revoke(*, token: ApiToken, actor=None) -> bool:
             revoked_at=timezone.now()
         )
         if revoked:
+            ttl_cache.expire_soon()  # this process stops accepting it now; others within seconds
             audit_record(
                 action=AuditEvent.Action.TOKEN_REVOKED,
                 actor=actor,

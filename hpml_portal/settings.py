@@ -260,6 +260,22 @@ PREDICT_MAX_BATCH = env.int("PREDICT_MAX_BATCH", default=1024)
 PREDICT_MAX_BODY_BYTES = env.int("PREDICT_MAX_BODY_BYTES", default=8 * 1024 * 1024)
 PREDICTION_LOG_SAMPLE_RATE = env.float("PREDICTION_LOG_SAMPLE_RATE", default=1.0)
 MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=8)
+# How long a web process answers from memory who a token is and which version an alias names:
+# a revocation, a role change or a promotion made elsewhere reaches every process in that time.
+SERVE_CACHE_SECONDS = env.float("SERVE_CACHE_SECONDS", default=2.0)
+# TensorFlow's operation threads in each web process (0: TensorFlow's default, one per core).
+SERVE_TF_THREADS = env.int("SERVE_TF_THREADS", default=1)
+# The prediction log is written in bulk by a thread of each web process (on PostgreSQL), every
+# PREDICTION_LOG_FLUSH_SECONDS; rows beyond PREDICTION_LOG_BUFFER waiting are dropped, counted.
+PREDICTION_LOG_BACKGROUND = env.bool("PREDICTION_LOG_BACKGROUND", default=True)
+PREDICTION_LOG_BUFFER = env.int("PREDICTION_LOG_BUFFER", default=10_000)
+PREDICTION_LOG_FLUSH_SECONDS = env.float("PREDICTION_LOG_FLUSH_SECONDS", default=0.5)
+if not 0 <= SERVE_CACHE_SECONDS <= 60:
+    raise ImproperlyConfigured("SERVE_CACHE_SECONDS must be between 0 and 60")
+if PREDICTION_LOG_BUFFER < 1 or not 0 < PREDICTION_LOG_FLUSH_SECONDS <= 60:
+    raise ImproperlyConfigured(
+        "PREDICTION_LOG_BUFFER must be at least 1 and PREDICTION_LOG_FLUSH_SECONDS in (0, 60]"
+    )
 if not 0.0 <= PREDICTION_LOG_SAMPLE_RATE <= 1.0:
     raise ImproperlyConfigured("PREDICTION_LOG_SAMPLE_RATE must be between 0 and 1")
 

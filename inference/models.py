@@ -59,3 +59,35 @@ class PredictionFeedback(models.Model):
 
     def __str__(self) -> str:
         return f"feedback on prediction {self.prediction_id}: {self.correct}/{self.total}"
+
+
+class ServingCount(models.Model):
+    """Requests to the scoring endpoints per minute, model version and answer status: every
+    request, logged or not, answered or refused. ``version`` 0: the request was refused before
+    a version was chosen (an unset alias, a missing role); ``team_key`` 0 too: before a model
+    was found (an unknown name, a bad token). Written in bulk by each web process."""
+
+    TEAM_PATH = "team_key"
+
+    minute = models.DateTimeField()
+    team_key = models.BigIntegerField(default=0, help_text="the model's team id; 0: none found")
+    model_name = models.CharField(max_length=100)
+    version = models.PositiveIntegerField(default=0)
+    status = models.PositiveSmallIntegerField(help_text="the HTTP status answered")
+    requests = models.PositiveBigIntegerField(default=0)
+    instances = models.PositiveBigIntegerField(default=0)
+    logs_dropped = models.PositiveBigIntegerField(
+        default=0, help_text="sampled requests whose log was dropped: the buffer was full"
+    )
+
+    class Meta:
+        ordering = ["-minute", "model_name", "version", "status"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["minute", "team_key", "model_name", "version", "status"],
+                name="inference_servingcount_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} v{self.version} {self.status} at {self.minute:%H:%M}"

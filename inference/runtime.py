@@ -164,8 +164,30 @@ def _compile_forward(model, signature: Signature) -> Callable[[np.ndarray], np.n
 
         spec = tf.TensorSpec([None, *signature.input_shape], tf.float32)
         forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        return lambda batch: forward(batch).numpy()
+        # The traced graph itself: calling it skips the argument matching of every call
+        # through the tf.function (about 0.15 ms of 0.4 for a small model).
+        concrete = forward.get_concrete_function()
+        return lambda batch: concrete(tf.convert_to_tensor(batch)).numpy()
     return lambda batch: keras.ops.convert_to_numpy(model(batch, training=False))
+
+
+def limit_threads(count: int) -> bool:
+    """Run TensorFlow's operations on ``count`` threads (0: its default, one per core); False
+    when TensorFlow had started already, or is not the backend. A web process answers one
+    request per worker: for small models, handing each operation to a pool of threads costs more
+    than it gains, and the workers already share the cores."""
+    import keras
+
+    if count <= 0 or keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(count)
+        tf.config.threading.set_inter_op_parallelism_threads(count)
+    except RuntimeError:  # the runtime is up: too late in this process
+        return False
+    return True
 
 
 def load_model_file(path: Path, *, sha256: str, signature: dict) -> LoadedModel:
@@ -218,6 +240,9 @@ class ModelCache:
                 while len(self._models) > self.max_size:
                     self._models.popitem(last=False)
             return loaded
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._models
 
     def __len__(self) -> int:
         return len(self._models)

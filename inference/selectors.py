@@ -4,13 +4,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, Count, FloatField, Q, QuerySet, Sum
+from django.db.models import Aggregate, Count, FloatField, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from accounts import access
 from accounts.access import Capability
+from accounts.models import Team
 
-from .models import PredictionFeedback, PredictionLog
+from .models import PredictionFeedback, PredictionLog, ServingCount
 
 
 def prediction_log_list(
@@ -18,6 +19,16 @@ def prediction_log_list(
 ) -> QuerySet[PredictionLog]:
     logs = PredictionLog.objects.select_related("model_version__model__team", "user")
     return access.scope(logs, user, PredictionLog.TEAM_PATH, capability)
+
+
+def serving_count_list(
+    *, user, capability: Capability | None = Capability.READ
+) -> QuerySet[ServingCount]:
+    """Request counts of the caller's teams' models, with the team's slug; the rows of requests
+    that found no model (team 0) only for the operator and staff superusers."""
+    slug = Team.objects.filter(pk=OuterRef("team_key")).values("slug")[:1]
+    counts = ServingCount.objects.annotate(team_slug=Subquery(slug))
+    return access.scope(counts, user, ServingCount.TEAM_PATH, capability)
 
 
 class Percentile(Aggregate):
@@ -36,9 +47,10 @@ WINDOWS = {"last_hour": timedelta(hours=1), "last_day": timedelta(days=1)}
 
 
 def model_version_stats(model_version) -> dict:
-    """How a version has served over the last hour and day, from the prediction log: logged
-    requests (a PREDICTION_LOG_SAMPLE_RATE share of all), the rejected ones, the instances
-    scored, latency percentiles, and the accuracy of the predictions that got feedback."""
+    """How a version has served over the last hour and day: every request answered with it
+    (``ServingCount``, whatever the sampling), by status, and the instances scored; latency
+    percentiles from the prediction log (a PREDICTION_LOG_SAMPLE_RATE share of requests); the
+    accuracy of the predictions that got feedback."""
     now = timezone.now()
     return {
         "model": model_version.model.name,
@@ -54,24 +66,43 @@ def model_version_stats(model_version) -> dict:
 
 def _window(model_version, since) -> dict:
     logs = PredictionLog.objects.filter(model_version=model_version, created_at__gte=since)
-    ok = Q(outcome=PredictionLog.Outcome.OK)
-    counts = logs.aggregate(
-        requests=Count("id"),
-        rejected=Count("id", filter=~ok),
-        instances=Sum("instances", filter=ok, default=0),
-    )
     judged = PredictionFeedback.objects.filter(
         prediction__model_version=model_version, prediction__created_at__gte=since
     ).aggregate(predictions=Count("id"), labels=Sum("total", default=0), correct=Sum("correct"))
     labels = judged["labels"]
     return {
-        **counts,
-        "latency_ms": _latencies(logs.filter(ok, latency_ms__isnull=False)),
+        **_counts(model_version, since),
+        "logged": logs.count(),
+        "latency_ms": _latencies(
+            logs.filter(outcome=PredictionLog.Outcome.OK, latency_ms__isnull=False)
+        ),
         "feedback": {
             "predictions": judged["predictions"],
             "labels": labels,
             "accuracy": round(judged["correct"] / labels, 6) if labels else None,
         },
+    }
+
+
+def _counts(model_version, since) -> dict:
+    """Requests, by status, from the minute rows that began after ``since`` (to the minute)."""
+    rows = (
+        ServingCount.objects.filter(
+            team_key=model_version.model.team_id,
+            model_name=model_version.model.name,
+            version=model_version.version,
+            minute__gte=since.replace(second=0, microsecond=0),
+        )
+        .values("status")
+        .annotate(requests=Sum("requests"), instances=Sum("instances"), dropped=Sum("logs_dropped"))
+    )
+    by_status = {str(row["status"]): row["requests"] for row in rows}
+    return {
+        "requests": sum(by_status.values()),
+        "rejected": sum(n for status, n in by_status.items() if status != "200"),
+        "by_status": dict(sorted(by_status.items())),
+        "instances": sum(row["instances"] for row in rows),
+        "logs_dropped": sum(row["dropped"] for row in rows),
     }
 
 

@@ -12,25 +12,18 @@ from django.db import IntegrityError, transaction
 from accounts import access
 from accounts.access import Capability
 from accounts.models import ApiToken
-from accounts.selectors import AmbiguousName
 from hpml_portal.errors import Conflict, InvalidRequest
-from hpml_portal.storage import local_copy
 from models_registry.models import ModelVersion
-from models_registry.selectors import (
-    DEFAULT_ALIAS,
-    ModelNotFound,
-    model_version_resolve,
-    registered_model_get,
-)
-from models_registry.services import model_version_record_integrity
+from models_registry.selectors import DEFAULT_ALIAS, ModelNotFound
 
+from . import logbook
+from .loading import model_runtime_get
 from .models import PredictionFeedback, PredictionLog
+from .resolution import resolve, resolve_cached
 
 # How many instances of a request a PredictionLog keeps, and at most how much JSON.
 LOGGED_INSTANCES = 5
 MAX_LOGGED_SAMPLE_CHARS = 64 * 1024
-
-_models = None  # the per-process ModelCache, made on first use (it imports NumPy and Keras)
 
 
 @dataclass
@@ -57,46 +50,6 @@ class FeedbackGiven(FeedbackError, Conflict):
     http_status = 409
 
 
-def _cache():
-    global _models
-    if _models is None:
-        from .runtime import ModelCache
-
-        _models = ModelCache(max_size=settings.MODEL_CACHE_SIZE)
-    return _models
-
-
-def model_runtime_get(model_version: ModelVersion):
-    """The loaded, verified and warmed model of a version (loaded once per process)."""
-    from .runtime import ModelIntegrityError, load_model_file
-
-    def load():
-        try:
-            with local_copy(model_version.artifact.name) as path:
-                loaded = load_model_file(
-                    path, sha256=model_version.sha256, signature=model_version.signature
-                )
-        except FileNotFoundError as exc:  # the error names local paths: say which object
-            cause, failure = (
-                exc,
-                ModelIntegrityError(
-                    f"the model cannot be served: its file {model_version.artifact.name} is "
-                    "missing from storage"
-                ),
-            )
-        except ModelIntegrityError as exc:
-            cause, failure = exc, ModelIntegrityError(f"the model cannot be served: {exc}")
-        else:
-            if model_version.integrity_error:
-                model_version_record_integrity(version_id=model_version.pk, error="")
-            return loaded
-        # Recorded on the version, where the registry shows it, then answered (503).
-        model_version_record_integrity(version_id=model_version.pk, error=str(failure))
-        raise failure from cause
-
-    return _cache().get(f"{model_version.pk}:{model_version.sha256}", load)
-
-
 def prediction_create(
     *,
     model_name: str,
@@ -106,6 +59,7 @@ def prediction_create(
     team: str | None = None,
     user=None,
     token: ApiToken | None = None,
+    served: logbook.Served | None = None,
 ) -> Prediction:
     """Predict with a model version (``production`` unless a version or alias is named) on
     the rows of ``payload``, in any format ``payloads.rows_from_payload`` reads.
@@ -113,47 +67,41 @@ def prediction_create(
     The model is found among ``user``'s teams (``team`` when several have one of that name);
     any role there may predict. A token limited to some models may predict with those only.
     Raises ``ModelNotFound``, ``AliasNotSet``, ``AccessDenied`` or ``runtime.InputError``; a
-    rejected request is logged (when sampled) as rejected, never as a success.
+    rejected request is logged (when sampled) as rejected, never as a success. ``served`` is
+    filled in with what the request counts need (the version, the instances).
     """
     from .payloads import rows_from_payload
     from .runtime import InputError, parse_instances
 
-    model_version = _resolve(model_name, version, alias, team, user, token)
+    served = served or logbook.Served(model_name)
+    model_version = resolve_cached(model_name, version, alias, team, user, token, served)
+    served.team_key, served.version = model_version.model.team_id, model_version.version
     requested = f"version:{version}" if version is not None else f"alias:{alias or DEFAULT_ALIAS}"
     loaded = model_runtime_get(model_version)
     started = time.perf_counter()
     instances = payload
+    log = _Logger(model_version, requested, user, served)
     try:
         instances = rows_from_payload(payload, loaded.signature)
         batch = parse_instances(instances, loaded.signature, max_batch=settings.PREDICT_MAX_BATCH)
     except InputError as exc:
-        _log(
-            model_version,
-            requested,
-            PredictionLog.Outcome.REJECTED,
-            user,
-            error=str(exc),
-            inputs=instances if isinstance(instances, list) else [],
-        )
+        rows = instances if isinstance(instances, list) else []
+        log(PredictionLog.Outcome.REJECTED, error=str(exc), inputs=rows)
         raise
     labels, probabilities = loaded.predict(batch)
-    latency_ms = (time.perf_counter() - started) * 1000
-    logged = _log(
-        model_version,
-        requested,
+    served.instances = len(labels)
+    logged = log(
         PredictionLog.Outcome.OK,
-        user,
         inputs=instances,
         predictions=labels,
-        count=len(labels),
-        latency_ms=latency_ms,
+        latency_ms=(time.perf_counter() - started) * 1000,
     )
     return Prediction(
         model=model_version.model.name,
         version=model_version.version,
         predictions=labels,
         probabilities=probabilities.astype("float64").round(6).tolist(),
-        id=logged.pk if logged is not None else None,
+        id=logged,
     )
 
 
@@ -168,7 +116,7 @@ def prediction_describe(
 ) -> dict:
     """What a caller may predict with, resolved as a prediction would be: the model, the
     version (and the alias that chose it), its input signature and a body ready to send."""
-    model_version = _resolve(model_name, version, alias, team, user, token)
+    model_version = resolve(model_name, version, alias, team, user, token)
     signature = model_version.signature
     shown = ("input_shape", "input_dtype", "classes", "feature_names")
     return {
@@ -198,33 +146,6 @@ def _example_row(model_version: ModelVersion) -> list:
     return [0.0] * size
 
 
-def _resolve(model_name, version, alias, team, user, token) -> ModelVersion:
-    """The version a request names, once the caller (and its token) may predict with it."""
-    if token is not None and token.predict_only:
-        team = _team_the_token_allows(token, model_name, team)
-    model = registered_model_get(user=user, name=model_name, team=team)
-    access.require(user, model.team, Capability.PREDICT, "predict")
-    return model_version_resolve(model, version=version, alias=alias)
-
-
-def _team_the_token_allows(token: ApiToken, model_name: str, team: str | None) -> str:
-    """The team of ``model_name`` among the models a predict-only token names. Any other model
-    reads as missing, so the token tells nothing of the rest of its user's models or teams."""
-    teams = [
-        ref.partition("/")[0] for ref in token.predict_models if ref.endswith(f"/{model_name}")
-    ]
-    if team is not None:
-        teams = [t for t in teams if t == team]
-    if len(teams) != 1:
-        if not teams:
-            raise ModelNotFound(f"there is no model named {model_name!r}")
-        raise AmbiguousName(
-            f"this token may predict with {model_name!r} in several teams ({', '.join(teams)}): "
-            "say which with ?team="
-        )
-    return teams[0]
-
-
 def _loggable(sample: list) -> list:
     """The sample, or nothing when it cannot or should not be stored: a rejected request may
     carry infinities (JSON 1e400), which a JSON column refuses, or rows of any size."""
@@ -235,34 +156,37 @@ def _loggable(sample: list) -> list:
     return sample if size <= MAX_LOGGED_SAMPLE_CHARS else []
 
 
-def _log(
-    model_version,
-    requested,
-    outcome,
-    user,
-    *,
-    inputs,
-    predictions=(),
-    count=0,
-    latency_ms=None,
-    error="",
-) -> PredictionLog | None:
-    rate = model_version.model.log_sample_rate
-    if random.random() >= (settings.PREDICTION_LOG_SAMPLE_RATE if rate is None else rate):
-        return None
-    return PredictionLog.objects.create(
-        model_version=model_version,
-        model_name=model_version.model.name,
-        requested=requested,
-        outcome=outcome,
-        instances=count,
-        latency_ms=latency_ms,
-        inputs_sample=_loggable(list(inputs[:LOGGED_INSTANCES])),
-        predictions_sample=list(predictions[:LOGGED_INSTANCES]),
-        predictions=list(predictions),
-        error=error[:2000],
-        user=user if user is not None and user.is_authenticated else None,
-    )
+@dataclass
+class _Logger:
+    """Logs a sampled share of a version's requests (its model's rate, else the setting's)."""
+
+    model_version: ModelVersion
+    requested: str
+    user: object
+    served: logbook.Served
+
+    def __call__(self, outcome, *, inputs, predictions=(), latency_ms=None, error="") -> int | None:
+        """The log row's id, or None when this request is not logged."""
+        rate = self.model_version.model.log_sample_rate
+        if random.random() >= (settings.PREDICTION_LOG_SAMPLE_RATE if rate is None else rate):
+            return None
+        row = PredictionLog(
+            model_version=self.model_version,
+            model_name=self.model_version.model.name,
+            requested=self.requested,
+            outcome=outcome,
+            instances=len(predictions),
+            latency_ms=latency_ms,
+            inputs_sample=_loggable(list(inputs[:LOGGED_INSTANCES])),
+            predictions_sample=list(predictions[:LOGGED_INSTANCES]),
+            predictions=list(predictions),
+            error=error[:2000],
+            user_id=self.user.pk if self.user is not None and self.user.is_authenticated else None,
+        )
+        if not logbook.writer.log(row):
+            self.served.log_dropped = True
+            return None
+        return row.pk
 
 
 def feedback_record(

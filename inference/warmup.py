@@ -1,10 +1,11 @@
 """Loading the models that serve before a web process takes traffic.
 
 A web process (``hpml_portal.wsgi``) starts ``start_in_background`` when it is imported: a
-thread imports Keras and loads, verifies and warms the versions that the aliases named in
-SERVE_PRELOAD_ALIASES point at, into this process's model cache. ``/readyz`` answers 503
-until that is done, so a load balancer sends no request to a worker still loading (the first
-request would otherwise pay for the Keras import and the load: seconds).
+thread imports Keras, sets TensorFlow's thread pools to SERVE_TF_THREADS, and loads, verifies
+and warms the versions that the aliases named in SERVE_PRELOAD_ALIASES point at, into this
+process's model cache. ``/readyz`` answers 503 until that is done, so a load balancer sends no
+request to a worker still loading (the first request would otherwise pay for the Keras import
+and the load: seconds).
 """
 
 import logging
@@ -28,11 +29,17 @@ def begin() -> bool:
 
 
 def start_in_background() -> None:
-    if begin():
-        threading.Thread(target=_run, name="hpml-preload", daemon=True).start()
+    preloading = begin()
+    threading.Thread(target=_run, args=(preloading,), name="hpml-preload", daemon=True).start()
 
 
-def _run() -> None:
+def _run(preloading: bool) -> None:
+    from .runtime import limit_threads
+
+    if settings.SERVE_TF_THREADS and not limit_threads(settings.SERVE_TF_THREADS):
+        logger.warning("SERVE_TF_THREADS not applied: TensorFlow had started already")
+    if not preloading:
+        return
     try:
         preload()
     finally:
@@ -45,7 +52,7 @@ def preload() -> dict:
     503 when asked for, as before, and does not keep the process from serving the others."""
     from models_registry.models import ModelAlias
 
-    from .services import model_runtime_get
+    from .loading import model_runtime_get
 
     # No more than the cache keeps: the most recently moved aliases first.
     aliases = (

@@ -152,15 +152,15 @@ class ModelVersionAdmin(TeamScopedAdmin):
         }
         return TemplateResponse(request, "admin/models_registry/modelversion/compare.html", context)
 
-    @admin.display(description="serving (logged requests)")
+    @admin.display(description="serving")
     def serving(self, obj):
         from inference.selectors import model_version_stats
 
         stats = model_version_stats(obj)
         return format_html_join(
             "",
-            "<div>{}: {} requests ({} rejected), {} instances, p50 {} ms, p99 {} ms, "
-            "accuracy from feedback {}</div>",
+            "<div>{}: {} requests ({} rejected), {} instances, p50 {} ms, p99 {} ms "
+            "(of {} logged), accuracy from feedback {}</div>",
             (
                 (
                     label,
@@ -169,6 +169,7 @@ class ModelVersionAdmin(TeamScopedAdmin):
                     window["instances"],
                     _ms(window["latency_ms"]["p50"]),
                     _ms(window["latency_ms"]["p99"]),
+                    window["logged"],
                     _share(window["feedback"]),
                 )
                 for label, window in (

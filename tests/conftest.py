@@ -23,6 +23,9 @@ if not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql") or 
 
 # Users in tests need no slow password hashing.
 django_settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# A test's rows live in its transaction, which the log's own thread and connection cannot see:
+# requests write their log rows themselves (tests/inference/test_logbook.py runs the thread).
+django_settings.PREDICTION_LOG_BACKGROUND = False
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +39,14 @@ def _isolated_storage(request, monkeypatch):
         from django.core.files.storage import storages
 
         monkeypatch.setattr(storages["default"], "location", f"t-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_serving_caches():
+    """A test's rows are rolled back after it, which no signal tells the serving caches."""
+    from hpml_portal.ttl_cache import clear_all
+
+    clear_all()
 
 
 @pytest.fixture(autouse=True)
@@ -166,3 +177,34 @@ def worker_env(django_db_setup):
         f"{db['PORT'] or 5432}/{db['NAME']}"
     )
     return env
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """Real digits rows (64 raw pixel values each) and their labels."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return data.data, data.target
+
+
+@pytest.fixture
+def production(model_version):
+    """The session's trained digits model, registered as version 1 and promoted."""
+    from models_registry.services import model_alias_set
+
+    model_alias_set(model_version=model_version, alias="production")
+    return model_version
+
+
+@pytest.fixture
+def second_version(model_version):
+    """Version 2 of "digits": the same stored file registered again."""
+    from models_registry.services import Artifact, model_version_register
+
+    return model_version_register(
+        model_name="digits",
+        artifact=Artifact(model_version.artifact.name, model_version.sha256, 1),
+        signature=model_version.signature,
+        metrics={},
+    )

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken
 from accounts.throttles import PredictThrottle
 
-from .. import selectors, services
+from .. import logbook, selectors, services
 from .renderers import PredictFormRenderer
 from .serializers import (
     FeedbackRequestSerializer,
@@ -44,10 +44,20 @@ _ERRORS = {
 
 
 class _Scoring(APIView):
+    """Every POST is counted (``ServingCount``) with the status it was answered, refusals by
+    authentication, throttling or validation included."""
+
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer, PredictFormRenderer]
     throttle_classes = [PredictThrottle]
     allows_predict_only_tokens = True
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method == "POST":
+            served = getattr(request, "_hpml_served", None) or logbook.Served(kwargs["name"])
+            logbook.writer.count(served, response.status_code)
+        return response
 
     def _version_param(self, request) -> int | None | Response:
         version = request.query_params.get("version")
@@ -88,6 +98,7 @@ class _Scoring(APIView):
         if isinstance(version, Response):
             return version
         token = request.auth if isinstance(request.auth, ApiToken) else None
+        request._hpml_served = logbook.Served(name)
         return services.prediction_create(
             model_name=name,
             payload=request.data,
@@ -96,6 +107,7 @@ class _Scoring(APIView):
             team=request.query_params.get("team"),
             user=request.user,
             token=token,
+            served=request._hpml_served,
         )
 
 
@@ -160,6 +172,8 @@ class FeedbackView(APIView):
     def post(self, request, pk: int):
         form = FeedbackRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
+        if logbook.writer.pending():  # this process's predictions, not written yet
+            logbook.writer.flush()
         logs = selectors.prediction_log_list(user=request.user, capability=None)
         prediction = logs.select_related("model_version__model__team").filter(pk=pk).first()
         if prediction is None:

@@ -140,8 +140,9 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Und
     )
     @action(detail=True, methods=["get"])
     def stats(self, request, **kwargs):
-        """How the version served over the last hour and day: logged and rejected requests,
-        instances, latency percentiles, and the accuracy of the predictions given feedback."""
+        """How the version served over the last hour and day: every request by the status it
+        was answered, instances, latency percentiles of the logged requests, and the accuracy of
+        the predictions given feedback."""
         from inference.selectors import model_version_stats
 
         return Response(model_version_stats(self.get_object()))

@@ -450,6 +450,7 @@ ADMIN_MODELS = {
         lambda w: w.a.model.alias_events.first(), add=NO_ADD, **TEAM_OWNED
     ),
     "inference_predictionlog": AdminModel(lambda w: _prediction_log(w), add=NO_ADD, **TEAM_OWNED),
+    "inference_servingcount": AdminModel(lambda w: _serving_count(w), add=NO_ADD, **TEAM_OWNED),
     "accounts_team": AdminModel(
         lambda w: w.a.team,
         changelist=SCOPED_LIST,
@@ -506,6 +507,21 @@ def _prediction_log(w):
         outcome="ok",
         instances=1,
         predictions=[0],
+    )
+
+
+def _serving_count(w):
+    from django.utils import timezone
+
+    from inference.models import ServingCount
+
+    return ServingCount.objects.create(
+        minute=timezone.now().replace(second=0, microsecond=0),
+        team_key=w.a.team.pk,
+        model_name="digits",
+        version=1,
+        status=200,
+        requests=3,
     )
 
 

@@ -58,6 +58,19 @@ def test_predictions_over_the_predict_rate_answer_429(settings, api_client):
     assert [a.status_code for a in answers] == [404, 404, 429]
 
 
+def test_the_count_survives_redis_forgetting_its_script(settings, api_client):
+    from django.core.cache import caches
+
+    settings.THROTTLE_RATES = {"submit": "off", "predict": "3/day"}
+    url = "/api/v1/models/digits/predict/"
+    first = api_client.post(url, {"instances": [[0]]}, format="json")
+    caches["default"]._cache.get_client(None, write=True).script_flush()  # as after a restart
+
+    later = [api_client.post(url, {"instances": [[0]]}, format="json") for _ in range(3)]
+
+    assert [first.status_code] + [a.status_code for a in later] == [404, 404, 404, 429]
+
+
 @pytest.mark.parametrize(
     ("rate", "parsed"),
     [("100/min", (100, 60)), ("5/s", (5, 1)), ("2/hour", (2, 3600)), ("off", None), ("", None)],

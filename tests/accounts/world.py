@@ -111,7 +111,7 @@ def _team_objects(slug: str, marker: str, model_file) -> TeamObjects:
 
 
 def build(trained_model_file) -> World:
-    from inference.services import model_runtime_get
+    from inference.loading import model_runtime_get
 
     path, result = trained_model_file
     stored = save_content_addressed(

@@ -11,7 +11,7 @@ from datasets.recipes import transform_rows
 from experiments import services
 from experiments.runner import training_run_execute
 from experiments.training import trainer
-from inference.services import model_runtime_get
+from inference.loading import model_runtime_get
 
 
 @pytest.fixture

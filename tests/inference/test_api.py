@@ -5,7 +5,7 @@ import pytest
 from django.core.files.storage import default_storage
 from rest_framework.test import APIClient
 
-from inference import services
+from inference import loading as serving_models
 from inference.models import PredictionLog
 from models_registry.services import model_alias_set
 
@@ -95,14 +95,14 @@ def test_a_version_by_number_needs_no_alias(api_client, model_version, digits):
 def test_the_model_is_loaded_once_per_process(api_client, production, digits):
     rows = digits[0][:2].tolist()
     predict(api_client, {"instances": rows})
-    loaded = services.model_runtime_get(production)
-    size = len(services._cache())
+    loaded = serving_models.model_runtime_get(production)
+    size = len(serving_models._cache())
 
     predict(api_client, {"instances": rows})
     predict(api_client, {"instances": rows}, f"{URL}?version=1")
 
-    assert len(services._cache()) == size
-    assert services.model_runtime_get(production) is loaded
+    assert len(serving_models._cache()) == size
+    assert serving_models.model_runtime_get(production) is loaded
 
 
 def test_a_huge_rejected_request_is_logged_without_its_rows(api_client, production):

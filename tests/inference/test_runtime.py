@@ -254,3 +254,22 @@ def test_a_load_error_names_the_problem_without_paths_or_the_whole_config(tmp_pa
     message = str(refused.value)
     assert message.startswith("the model file cannot be loaded safely (")
     assert str(tmp_path) not in message and "\n" not in message and len(message) < 300
+
+
+def test_web_processes_can_run_tensorflow_on_one_thread(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "from inference.runtime import limit_threads\n"
+        "import tensorflow as tf\n"
+        "print(limit_threads(1), tf.config.threading.get_intra_op_parallelism_threads())\n"
+        "tf.constant(1.0) + 1\n"
+        "print(limit_threads(2))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True
+    )
+
+    # Applied before TensorFlow starts; refused (False, not an error) once it has.
+    assert done.stdout.split() == ["True", "1", "False"]

@@ -2,7 +2,8 @@
 
 import pytest
 
-from inference import services, warmup
+from inference import loading as serving_models
+from inference import warmup
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +18,7 @@ def _as_it_was():
 
 def test_readyz_waits_for_the_preload_and_then_names_what_it_loaded(client, production):
     warmup.begin()
-    services._cache()._models.clear()  # a fresh process: nothing loaded yet
+    serving_models._cache()._models.clear()  # a fresh process: nothing loaded yet
 
     loading = client.get("/readyz")
     result = warmup.preload()
@@ -26,7 +27,7 @@ def test_readyz_waits_for_the_preload_and_then_names_what_it_loaded(client, prod
     assert loading.status_code == 503 and loading.json()["checks"]["models"] == "loading"
     assert result == {"loaded": ["default/digits v1"], "failed": {}}
     assert ready.status_code == 200 and ready.json()["checks"]["models"] == "1 loaded"
-    assert len(services._cache()) == 1
+    assert len(serving_models._cache()) == 1
 
 
 def test_a_model_that_cannot_be_loaded_does_not_keep_the_process_unready(client, production, team):
@@ -93,9 +94,9 @@ def test_a_version_that_loads_again_has_its_recorded_failure_cleared(production)
 
     ModelVersion.objects.filter(pk=production.pk).update(integrity_error="earlier failure")
     production.refresh_from_db()
-    services._cache()._models.clear()
+    serving_models._cache()._models.clear()
 
-    services.model_runtime_get(production)
+    serving_models.model_runtime_get(production)
 
     assert ModelVersion.objects.get(pk=production.pk).integrity_error == ""
 
