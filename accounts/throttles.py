@@ -1,13 +1,18 @@
 """Request rates per identity, counted in the cache (Redis when CACHE_URL names it).
 
-A fixed window per identity costs one cache round trip per request (on Redis: INCR and EXPIRE
-in one script), whatever the rate, where DRF's SimpleRateThrottle reads and writes a list of
-every request's time in the window.
+A fixed window per identity. On Redis, a process takes a lease of requests from the window's
+shared count (INCRBY and EXPIRE in one script call) and answers from it until it is used up:
+a fiftieth of the limit, at most 100 and at least 1. A request costs a Redis round trip only
+once per lease, and no more requests than the limit are answered across all processes; at
+worst, what other processes hold in their leases at the window's end goes unused. DRF's
+SimpleRateThrottle reads and writes a list of every request's time instead.
 """
 
 import hashlib
 import logging
+import threading
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache, caches
@@ -20,18 +25,61 @@ from .rates import parse_rate
 
 logger = logging.getLogger(__name__)
 
+_ADD = (
+    "local n = redis.call('INCRBY', KEYS[1], ARGV[1]) "
+    "redis.call('EXPIRE', KEYS[1], ARGV[2]) return n"
+)
+_ADD_SHA = hashlib.sha1(_ADD.encode()).hexdigest()
 
-_INCR = "local n = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1]) return n"
-_incr_loaded: set[int] = set()
+
+@dataclass
+class _Lease:
+    window: int
+    left: int = 0  # requests this process may still answer in the window
 
 
-def _incr_sha(client) -> str:
-    """The count script's digest, loaded once per Redis connection pool."""
-    pool = id(client.connection_pool)
-    if pool not in _incr_loaded:
-        client.script_load(_INCR)
-        _incr_loaded.add(pool)
-    return hashlib.sha1(_INCR.encode()).hexdigest()
+_leases: dict[str, _Lease] = {}
+_leases_lock = threading.Lock()
+
+
+def lease_size(limit: int) -> int:
+    return max(1, min(limit // 50, 100))
+
+
+def _add(store: RedisCache, key: str, amount: int, period: int) -> int:
+    full_key = store.make_and_validate_key(key)
+    client = store._cache.get_client(full_key, write=True)
+    try:
+        return int(client.evalsha(_ADD_SHA, 1, full_key, amount, period + 1))
+    except NoScriptError:  # first use, or Redis restarted and forgot it
+        client.script_load(_ADD)
+        return int(client.evalsha(_ADD_SHA, 1, full_key, amount, period + 1))
+
+
+def _allowed_shared(store: RedisCache, key: str, window: int, period: int, limit: int) -> bool:
+    """Whether one more request fits in the window, counted across processes."""
+    with _leases_lock:
+        lease = _leases.get(key)
+        if lease is None:
+            _forget_old_windows(window)
+            lease = _leases[key] = _Lease(window)
+        if lease.left > 0:
+            lease.left -= 1
+            return True
+    size = lease_size(limit)
+    total = _add(store, key, size, period)
+    granted = max(0, min(size, limit - (total - size)))
+    if granted == 0:
+        return False
+    with _leases_lock:
+        lease.left += granted - 1  # one is this request's
+    return True
+
+
+def _forget_old_windows(window: int) -> None:
+    if len(_leases) > 1000:
+        for key in [k for k, lease in _leases.items() if lease.window < window]:
+            del _leases[key]
 
 
 class FixedWindowThrottle(BaseThrottle):
@@ -56,33 +104,27 @@ class FixedWindowThrottle(BaseThrottle):
         window = int(now // period)
         key = f"hpml:throttle:{self.scope}:{ident}:{window}"
         try:
-            used = self._count(key, period)
+            allowed = self._allowed(key, window, period, count)
         except Exception:  # the cache is down: serve rather than refuse everyone
             logger.warning("throttle %s not counted: the cache cannot be reached", self.scope)
             return True
-        if used <= count:
-            return True
-        self.retry_after = (window + 1) * period - now
-        return False
+        if not allowed:
+            self.retry_after = (window + 1) * period - now
+        return allowed
 
     @staticmethod
-    def _count(key: str, period: int) -> int:
+    def _allowed(key: str, window: int, period: int, limit: int) -> bool:
         store = caches["default"]
-        if isinstance(store, RedisCache):  # one round trip: INCR, and the window's expiry
-            full_key = store.make_and_validate_key(key)
-            client = store._cache.get_client(full_key, write=True)
-            try:
-                return int(client.evalsha(_incr_sha(client), 1, full_key, period + 1))
-            except NoScriptError:  # Redis restarted, and forgot it
-                _incr_loaded.discard(id(client.connection_pool))
-                return int(client.evalsha(_incr_sha(client), 1, full_key, period + 1))
+        if isinstance(store, RedisCache):
+            return _allowed_shared(store, key, window, period, limit)
+        # A cache of this process only: counted one by one.
         if cache.add(key, 1, timeout=period + 1):
-            return 1
+            return limit >= 1
         try:
-            return cache.incr(key)
+            return cache.incr(key) <= limit
         except ValueError:  # the window's key expired between add and incr
             cache.add(key, 1, timeout=period + 1)
-            return 1
+            return True
 
     def wait(self) -> float | None:
         return self.retry_after

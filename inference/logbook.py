@@ -11,6 +11,7 @@ written by the request itself, as they come.
 """
 
 import atexit
+import json
 import logging
 import os
 import threading
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
 from .models import PredictionLog, ServingCount
 
@@ -72,7 +74,7 @@ class Writer:
                 return False
             if not self._ids:
                 self._ids = _reserve_ids(ID_BLOCK)
-            row.pk = self._ids.pop()
+            row.pk, row.created_at = self._ids.pop(), timezone.now()
             self._rows.append(row)
         self._start()
         return True
@@ -137,7 +139,7 @@ class Writer:
 
     def _write_rows(self, rows: list[PredictionLog]) -> None:
         try:
-            PredictionLog.objects.bulk_create(rows)
+            _insert(rows)
         except Exception:
             logger.exception("%d prediction log rows could not be written: dropped", len(rows))
             self.dropped += len(rows)
@@ -158,6 +160,45 @@ class Writer:
 
     def stats(self) -> dict:
         return {"pending": self.pending(), "written": self.written, "dropped": self.dropped}
+
+
+_COLUMNS = (
+    "id",
+    "model_version_id",
+    "model_name",
+    "requested",
+    "outcome",
+    "instances",
+    "latency_ms",
+    "inputs_sample",
+    "predictions_sample",
+    "predictions",
+    "error",
+    "user_id",
+    "created_at",
+)
+_JSON_COLUMNS = {"inputs_sample", "predictions_sample", "predictions"}
+
+
+def _insert(rows: list[PredictionLog]) -> None:
+    """One INSERT of many rows, their values read straight off the objects: the ORM's
+    bulk_create prepares each field of each row in Python, which held this process (and its
+    requests) for tens of milliseconds per flush."""
+    from psycopg2.extras import execute_values
+
+    def value(row, column):
+        found = getattr(row, column)
+        return json.dumps(found) if column in _JSON_COLUMNS else found
+
+    values = [tuple(value(row, column) for column in _COLUMNS) for row in rows]
+    table = PredictionLog._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:  # all rows or none
+        execute_values(
+            cursor.cursor,
+            f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES %s",
+            values,
+            page_size=1000,
+        )
 
 
 def _reserve_ids(count: int) -> list[int]:

@@ -38,10 +38,9 @@ def _run(preloading: bool) -> None:
 
     if settings.SERVE_TF_THREADS and not limit_threads(settings.SERVE_TF_THREADS):
         logger.warning("SERVE_TF_THREADS not applied: TensorFlow had started already")
-    if not preloading:
-        return
     try:
-        preload()
+        if preloading:
+            preload()
     finally:
         connection.close()  # this thread's own
 
