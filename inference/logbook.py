@@ -52,7 +52,7 @@ def _count_key(served: Served, status: int) -> tuple:
 class Writer:
     def __init__(self):
         self._lock = threading.Lock()
-        self._rows: list[PredictionLog] = []
+        self._rows: list[tuple] = []  # each row's column values, JSON already encoded
         self._counts: Counter = Counter()
         self._ids: list[int] = []
         self._wake = threading.Event()
@@ -75,7 +75,7 @@ class Writer:
             if not self._ids:
                 self._ids = _reserve_ids(ID_BLOCK)
             row.pk, row.created_at = self._ids.pop(), timezone.now()
-            self._rows.append(row)
+            self._rows.append(_values(row))
         self._start()
         return True
 
@@ -137,7 +137,7 @@ class Writer:
     def pending(self) -> int:
         return len(self._rows)
 
-    def _write_rows(self, rows: list[PredictionLog]) -> None:
+    def _write_rows(self, rows: list[tuple]) -> None:
         try:
             _insert(rows)
         except Exception:
@@ -180,23 +180,26 @@ _COLUMNS = (
 _JSON_COLUMNS = {"inputs_sample", "predictions_sample", "predictions"}
 
 
-def _insert(rows: list[PredictionLog]) -> None:
-    """One INSERT of many rows, their values read straight off the objects: the ORM's
-    bulk_create prepares each field of each row in Python, which held this process (and its
-    requests) for tens of milliseconds per flush."""
+def _values(row: PredictionLog) -> tuple:
+    """The row's column values, encoded by the request that made it: the writer's thread then
+    only sends them (encoding hundreds of rows at once there held the process's requests)."""
+    return tuple(
+        json.dumps(getattr(row, column)) if column in _JSON_COLUMNS else getattr(row, column)
+        for column in _COLUMNS
+    )
+
+
+def _insert(rows: list[tuple]) -> None:
+    """One INSERT of many rows: the ORM's bulk_create prepares each field of each row in
+    Python, which held the web process for tens of milliseconds per flush."""
     from psycopg2.extras import execute_values
 
-    def value(row, column):
-        found = getattr(row, column)
-        return json.dumps(found) if column in _JSON_COLUMNS else found
-
-    values = [tuple(value(row, column) for column in _COLUMNS) for row in rows]
     table = PredictionLog._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:  # all rows or none
         execute_values(
             cursor.cursor,
             f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES %s",
-            values,
+            rows,
             page_size=1000,
         )
 
