@@ -263,6 +263,8 @@ MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=8)
 # How long a web process answers from memory who a token is and which version an alias names:
 # a revocation, a role change or a promotion made elsewhere reaches every process in that time.
 SERVE_CACHE_SECONDS = env.float("SERVE_CACHE_SECONDS", default=2.0)
+# /metrics: scrapes send "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers loopback only.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # TensorFlow's operation threads in each web process (0: TensorFlow's default, one per core).
 SERVE_TF_THREADS = env.int("SERVE_TF_THREADS", default=1)
 # The prediction log is written in bulk by a thread of each web process (on PostgreSQL), every

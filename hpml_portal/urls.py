@@ -22,7 +22,7 @@ from models_registry.api.views import (
     RegisteredModelViewSet,
 )
 
-from . import health
+from . import health, metrics
 
 router = DefaultRouter()
 router.register("teams", TeamViewSet, basename="team")
@@ -51,6 +51,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/models/<slug:name>/predict/", PredictView.as_view(), name="predict"),
