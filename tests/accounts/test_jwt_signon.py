@@ -330,6 +330,31 @@ def test_a_token_is_applied_and_audited_once_however_often_it_is_used(idp, ml):
     assert logins(dana) == 2
 
 
+def test_a_verified_token_is_kept_for_a_moment_but_never_past_its_expiry(idp, ml, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    UserFactory(username="dana")
+    settings.JWT_LEEWAY = 0
+    settings.SERVE_CACHE_SECONDS = 60
+    client = bearer(idp.sign("dana", ["ml:scientist"], exp=int(time.time()) + 2))
+    assert client.get(DATASETS).status_code == 200
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(DATASETS).status_code == 200
+    time.sleep(max(0.0, idp_exp(client) - time.time()) + 0.2)
+    expired = client.get(DATASETS)
+
+    assert not [q for q in queries.captured_queries if '"auth_user"' in q["sql"]]
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+
+
+def idp_exp(client: APIClient) -> int:
+    token = client._credentials["HTTP_AUTHORIZATION"].split()[1]
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"]
+
+
 # Accounts that may not sign on with a token
 
 
