@@ -52,6 +52,7 @@ def _count_key(served: Served, status: int) -> tuple:
 class Writer:
     def __init__(self):
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         self._rows: list[tuple] = []  # each row's column values, JSON already encoded
         self._counts: Counter = Counter()
         self._ids: list[int] = []
@@ -125,14 +126,16 @@ class Writer:
         self.flush()
 
     def flush(self) -> None:
-        """Write what is waiting, from the calling thread."""
-        with self._lock:
-            rows, self._rows = self._rows, []
-            counts, self._counts = self._counts, Counter()
-        if rows:
-            self._write_rows(rows)
-        if counts:
-            self._write_counts(counts)
+        """Write what is waiting, from the calling thread; once a flush under way on another
+        thread has written what it took (so feedback finds rows handed over before it)."""
+        with self._writing:
+            with self._lock:
+                rows, self._rows = self._rows, []
+                counts, self._counts = self._counts, Counter()
+            if rows:
+                self._write_rows(rows)
+            if counts:
+                self._write_counts(counts)
 
     def pending(self) -> int:
         return len(self._rows)

@@ -172,8 +172,7 @@ class FeedbackView(APIView):
     def post(self, request, pk: int):
         form = FeedbackRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        if logbook.writer.pending():  # this process's predictions, not written yet
-            logbook.writer.flush()
+        logbook.writer.flush()  # this process's predictions not written yet (none: no query)
         logs = selectors.prediction_log_list(user=request.user, capability=None)
         prediction = logs.select_related("model_version__model__team").filter(pk=pk).first()
         if prediction is None:
