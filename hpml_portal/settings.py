@@ -114,6 +114,10 @@ MEDIA_URL = "/media/"
 # them in its own layer, under a var/ volume they would be hidden).
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATIC_URL = "/static/"
+# Static files are served by the web process (WhiteNoise) from STATIC_ROOT once collected, and
+# from the apps' own folders when they are not: a plain `gunicorn hpml_portal.wsgi` shows the
+# admin and the API docs with their styles and scripts without a `collectstatic` first.
+WHITENOISE_USE_FINDERS = True
 
 AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
 AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)
