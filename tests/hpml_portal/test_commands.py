@@ -42,6 +42,24 @@ def test_ensure_superuser_reads_the_password_from_the_file_the_environment_names
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("password", "reason"), [("short", "too short"), ("administrator1", "too similar")]
+)
+def test_ensure_superuser_refuses_a_password_the_validators_refuse(tmp_path, password, reason):
+    secret = tmp_path / "pw"
+    secret.write_text("good-password-4")
+    run("ensure_superuser", "administrator", "--password-file", str(secret))
+    secret.write_text(password)
+
+    with pytest.raises(CommandError, match=f"password refused: .*{reason}"):
+        run("ensure_superuser", "administrator", "--password-file", str(secret))
+    with pytest.raises(CommandError, match="password refused"):
+        run("ensure_superuser", "administrators", "--password-file", str(secret))
+
+    assert get_user_model().objects.get().check_password("good-password-4")  # unchanged
+
+
+@pytest.mark.django_db
 def test_ensure_superuser_needs_a_password(monkeypatch):
     monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
 
