@@ -28,13 +28,30 @@ def wait_for_status(
         if status in terminal:
             break
         if deadline is not None and time.monotonic() > deadline:
-            raise CommandError(f"still {status} after {timeout:g}s: is a worker running?")
+            raise CommandError(timed_out(status, timeout))
         time.sleep(interval)
     if status != success and error:
         stdout.write(f"error: {error}")
     stdout.write(status)
     if status != success:
         raise CommandError(f"the job ended {status}")
+
+
+# Statuses of a job that no worker has taken yet.
+NOT_STARTED = {"PENDING", "QUEUED"}
+
+
+def timed_out(status: str, timeout: float) -> str:
+    """Why --timeout ended the wait: nobody took the job, or it is under way and goes on."""
+    if status in NOT_STARTED:
+        return (
+            f"still {status} after {timeout:g}s: no worker has taken it yet; is a worker "
+            "running and consuming its queue?"
+        )
+    return (
+        f"still {status} after {timeout:g}s: a worker is on it and it goes on; --timeout "
+        "stopped the waiting, not the job"
+    )
 
 
 def add_wait_arguments(parser) -> None:

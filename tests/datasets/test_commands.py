@@ -251,7 +251,10 @@ def test_a_viewer_may_not_ingest(team):
 
 @pytest.mark.django_db
 def test_wait_gives_up_after_the_timeout_when_no_worker_runs():
-    with pytest.raises(CommandError, match="still PENDING after 0.5s: is a worker running"):
+    with pytest.raises(
+        CommandError,
+        match="still PENDING after 0.5s: no worker has taken it yet; is a worker running",
+    ):
         ingest("digits", "--builtin", "digits", "--wait", "--timeout", "0.5")
 
 

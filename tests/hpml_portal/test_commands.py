@@ -75,3 +75,27 @@ def test_ensure_superuser_names_a_password_file_it_cannot_read(tmp_path):
         run("ensure_superuser", "boss", "--password-file", str(tmp_path / "missing"))
 
     assert not get_user_model().objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        ("QUEUED", "no worker has taken it yet; is a worker running"),
+        ("PENDING", "no worker has taken it yet"),
+        ("RUNNING", "a worker is on it and it goes on; --timeout stopped the waiting, not the job"),
+    ],
+)
+def test_a_wait_that_times_out_says_whether_a_worker_took_the_job(status, said):
+    from django.core.management.base import OutputWrapper
+
+    from hpml_portal.management.waiting import wait_for_status
+
+    with pytest.raises(CommandError, match=f"still {status} after 0.2s: {said}"):
+        wait_for_status(
+            lambda: (status, ""),
+            terminal={"SUCCEEDED", "FAILED"},
+            success="SUCCEEDED",
+            stdout=OutputWrapper(StringIO()),
+            timeout=0.2,
+            interval=0.05,
+        )
