@@ -143,3 +143,25 @@ def test_a_stored_model_that_was_altered_fails_with_a_clear_reason(tmp_path, pro
 def test_input_and_stdin_are_exclusive(tmp_path, production):
     with pytest.raises(CommandError, match="not allowed with argument"):
         predict("--input", write(tmp_path, [[0] * 64]), "--stdin")
+
+
+@pytest.mark.e2e  # a process of its own, on the bucket's root as this one
+@pytest.mark.django_db(transaction=True)
+def test_the_command_prints_no_tensorflow_start_up_lines(tmp_path, production, digits, worker_env):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = write(tmp_path, {"instances": digits[0][:3].tolist()})
+    done = subprocess.run(
+        [sys.executable, "manage.py", "predict", "digits", "--input", path],
+        cwd=Path(__file__).resolve().parents[2],
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["predictions"]) == 3
+    assert done.stderr == ""  # no oneDNN, CUDA or absl lines

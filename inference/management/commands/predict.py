@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.cli import actor_from, add_actor_arguments
 from hpml_portal.errors import ServiceError
+from hpml_portal.quiet import start_keras_quietly
 
 from ...services import prediction_create
 
@@ -32,6 +33,7 @@ class Command(BaseCommand):
         add_actor_arguments(parser)
 
     def handle(self, *args, model, input, stdin, version, alias, user, team, **options):
+        start_keras_quietly()
         from ...runtime import InputError, ModelIntegrityError
 
         actor = actor_from(user)
