@@ -118,9 +118,9 @@ class Writer:
         """Write what is waiting and end the writer's thread, closing its database connection
         (the next row starts it again)."""
         with self._lock:
-            thread, self._thread, self._pid = self._thread, None, None
+            thread, stop, self._thread, self._pid = self._thread, self._stop, None, None
         if thread is not None:
-            self._stop.set()
+            stop.set()
             self._wake.set()
             thread.join(timeout)
         self.flush()
