@@ -56,7 +56,7 @@ class Sweep(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"sweep {self.pk} ({self.architecture} on {self.dataset_version_id})"
+        return f"sweep {self.pk}: {self.experiment.name} on {self.dataset_version.ref}"
 
 
 class TrainingRun(Job):
@@ -115,7 +115,7 @@ class TrainingRun(Job):
         indexes = [models.Index(fields=["status", "heartbeat_at"])]
 
     def __str__(self) -> str:
-        return f"run {self.pk} ({self.architecture} on {self.dataset_version_id})"
+        return f"run {self.pk}: {self.experiment.name} on {self.dataset_version.ref}"
 
     @property
     def register(self) -> bool:

@@ -1,11 +1,12 @@
 """Experiments and training runs."""
 
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from accounts import access
 from accounts.access import Capability
 from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
+from hpml_portal import charts
 from hpml_portal.admin_utils import admin_link, status_badge
 from hpml_portal.errors import ServiceError
 
@@ -66,11 +67,10 @@ class TrainingRunAdmin(TeamScopedAdmin):
         "experiment",
         "dataset_version",
         "architecture",
-        "hyperparameters",
+        "hyperparameter_table",
         "model_name",
-        "status",
-        "progress",
-        "current_epoch",
+        "status_badge",
+        "progress_bar",
         "within_epoch",
         "backend",
         "devices",
@@ -82,8 +82,9 @@ class TrainingRunAdmin(TeamScopedAdmin):
         "heartbeat_at",
         "worker",
         "mlflow_link",
-        "metrics",
-        "history",
+        "metric_table",
+        "training_curves",
+        "confusion",
         "error",
         "created_by",
         "created_at",
@@ -105,6 +106,64 @@ class TrainingRunAdmin(TeamScopedAdmin):
             obj.current_epoch,
             epochs,
         )
+
+    @admin.display(description="hyperparameters")
+    def hyperparameter_table(self, obj):
+        return charts.key_value_table(obj.hyperparameters, caption="as submitted")
+
+    @admin.display(description="metrics")
+    def metric_table(self, obj):
+        scalars = {k: v for k, v in obj.metrics.items() if not isinstance(v, dict | list)}
+        per_class = obj.metrics.get("per_class") or {}
+        rows = format_html_join(
+            "",
+            "<tr><th scope='row'>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    label,
+                    *(charts.readable(m.get(k)) for k in ("precision", "recall", "f1")),
+                    m.get("support"),
+                )
+                for label, m in per_class.items()
+            ),
+        )
+        classes = (
+            format_html(
+                "<table><caption>per class (test split)</caption><thead><tr><th>class</th>"
+                "<th>precision</th><th>recall</th><th>f1</th><th>support</th></tr></thead>"
+                "<tbody>{}</tbody></table>",
+                rows,
+            )
+            if per_class
+            else ""
+        )
+        return format_html("{}{}", charts.key_value_table(scalars, caption="summary"), classes)
+
+    @admin.display(description="training curves")
+    def training_curves(self, obj):
+        history = obj.history or []
+
+        def series(key):
+            return [epoch.get(key) for epoch in history]
+
+        return format_html(
+            "{}{}",
+            charts.line_chart(
+                {"loss": series("loss"), "val_loss": series("val_loss")}, title="loss by epoch"
+            ),
+            charts.line_chart(
+                {"accuracy": series("accuracy"), "val_accuracy": series("val_accuracy")},
+                title="accuracy by epoch",
+            ),
+        )
+
+    @admin.display(description="confusion matrix")
+    def confusion(self, obj):
+        matrix = obj.metrics.get("confusion_matrix")
+        if not matrix:
+            return "-"
+        labels = list(obj.metrics.get("per_class") or {}) or [str(n) for n in range(len(matrix))]
+        return charts.heat_table(matrix, labels, caption="test split")
 
     @admin.display(description="MLflow run")
     def mlflow_link(self, obj):

@@ -108,3 +108,38 @@ def test_a_retry_the_broker_refuses_is_reported_as_not_queued(client, admin_user
     retried = TrainingRun.objects.get(retry_of=failed)
     assert retried.status == "FAILED" and f"Run {retried.pk}: could not queue" in page
     assert "Queued run(s)" not in page
+
+
+@pytest.mark.django_db
+def test_the_run_page_draws_curves_and_tables_with_escaped_labels(admin_client, run):
+    hostile = "<script>alert(1)</script>"
+    run.history = [
+        {"epoch": 1, "loss": 1.2, "accuracy": 0.5, "val_loss": 1.3, "val_accuracy": 0.45},
+        {"epoch": 2, "loss": 0.8, "accuracy": 0.7, "val_loss": None, "val_accuracy": 0.6},
+        {"epoch": 3, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.7, "val_accuracy": 0.7},
+    ]
+    scores = {"precision": 0.75, "recall": 0.5, "f1": 0.6, "support": 4}
+    run.metrics = {
+        "test_accuracy": 0.8125,
+        "per_class": {"cat": scores, hostile: scores},
+        "confusion_matrix": [[3, 1], [2, 2]],
+    }
+    run.hyperparameters = {"epochs": 3, "learning_rate": 0.001}
+    run.save()
+
+    page = admin_client.get(f"/admin/experiments/trainingrun/{run.pk}/change/").content.decode()
+
+    assert page.count('class="hpml-chart"') == 2  # loss, accuracy
+    lines = page.split("<polyline")[1:]
+    # loss: 3 points; val_loss broken by the missing epoch 2 into two lines of 1; accuracies: 3.
+    assert [line.split('points="')[1].split('"')[0].count(",") for line in lines] == [3, 1, 1, 3, 3]
+    assert "learning_rate" in page and "0.001" in page and "0.8125" in page
+    assert '<td style="background:rgba(47,109,181,0.64)">3</td>' in page  # 3 of 4 in its row
+    assert hostile not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+@pytest.mark.django_db
+def test_a_run_with_no_history_says_so(admin_client, run):
+    page = admin_client.get(f"/admin/experiments/trainingrun/{run.pk}/change/").content.decode()
+
+    assert "loss by epoch: nothing recorded yet" in page and "hpml-chart" not in page
