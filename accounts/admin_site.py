@@ -3,6 +3,8 @@
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.urls import path
 
 from .models import Membership
 
@@ -40,3 +42,19 @@ class PortalAdminSite(admin.AdminSite):
 
     def has_permission(self, request) -> bool:
         return may_use_portal(request.user)
+
+    def get_urls(self):
+        polled = path("dashboard.json", self.admin_view(self.dashboard_json), name="dashboard")
+        return [polled, *super().get_urls()]
+
+    def index(self, request, extra_context=None):
+        from hpml_portal.dashboard import dashboard
+
+        context = {"dashboard": dashboard(request.user), **(extra_context or {})}
+        return super().index(request, context)
+
+    def dashboard_json(self, request):
+        """The front page's live parts, for the person signed in (polled every few seconds)."""
+        from hpml_portal.dashboard import dashboard
+
+        return JsonResponse(dashboard(request.user))

@@ -561,6 +561,7 @@ def _admin_rows() -> list[Row]:
 PORTAL = admin_expect(rest=200)
 ADMIN_ROWS = _admin_rows() + [
     Row("admin:index", "GET", lambda w: "/admin/", PORTAL),
+    Row("admin:dashboard", "GET", lambda w: "/admin/dashboard.json", PORTAL),
     # Signed in already: on to the index.
     Row("admin:login", "GET", lambda w: "/admin/login/", admin_expect(signed_out=200, rest=302)),
     Row("admin:logout", "GET", lambda w: "/admin/logout/", admin_expect(signed_out=302, rest=405)),
