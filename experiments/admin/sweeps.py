@@ -6,6 +6,7 @@ from django.utils.html import format_html, format_html_join
 from accounts import access
 from accounts.access import Capability
 from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
+from hpml_portal import charts
 from hpml_portal.admin_utils import admin_link, status_badge
 from hpml_portal.errors import ServiceError
 
@@ -13,6 +14,9 @@ from .. import selectors, sweeps
 from ..models import Sweep
 from ..training.sweep_space import METRICS
 from . import common
+
+EPOCH_METRICS = {"loss", "accuracy", "val_loss", "val_accuracy"}  # in each epoch's history
+CURVES_SHOWN = 8
 
 
 @admin.register(Sweep)
@@ -49,6 +53,7 @@ class SweepAdmin(TeamScopedAdmin):
         "cancel_requested",
         "best",
         "comparison",
+        "curves",
         "mlflow_link",
         "created_by",
         "created_at",
@@ -115,6 +120,15 @@ class SweepAdmin(TeamScopedAdmin):
             ),
         )
         return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
+
+    @admin.display(description="curves")
+    def curves(self, obj):
+        """The sweep's metric by epoch for its best runs (validation loss when the metric is
+        a test metric, which has no epochs)."""
+        key = obj.metric if obj.metric in EPOCH_METRICS else "val_loss"
+        ranked = selectors.sweep_ranked_runs(sweep=obj)[:CURVES_SHOWN]
+        series = {f"run {run.pk}": [e.get(key) for e in run.history or []] for run in ranked}
+        return charts.line_chart(series, title=f"{key} by epoch, best run first")
 
     @admin.display(description="MLflow run")
     def mlflow_link(self, obj):

@@ -510,6 +510,9 @@ def test_the_admin_queues_a_sweep_and_its_page_compares_the_runs(admin_client, r
     low, high = sweep.runs.order_by("pk")
     succeed(low, val_loss=0.7, val_accuracy=0.6)
     succeed(high, val_loss=0.3, val_accuracy=0.9)
+    for run, losses in ((low, [0.9, 0.7]), (high, [0.8, 0.5, 0.3])):
+        history = [{"epoch": n + 1, "val_loss": value} for n, value in enumerate(losses)]
+        TrainingRun.objects.filter(pk=run.pk).update(history=history)
 
     page = admin_client.get(f"/admin/experiments/sweep/{sweep.pk}/change/")
     listing = admin_client.get("/admin/experiments/sweep/")
@@ -528,6 +531,12 @@ def test_the_admin_queues_a_sweep_and_its_page_compares_the_runs(admin_client, r
     html = page.content.decode()
     assert page.status_code == 200 and "Runs, best first" in html
     assert html.index(f">{high.pk}</a>") < html.index(f">{low.pk}</a>")  # lower loss first
+    # The curves overlaid, best run first: 3 epochs of the best run, 2 of the other.
+    curves = html.split('class="hpml-chart"')[1].split("</figure>")[0]
+    points = [
+        line.split('points="')[1].split('"')[0].count(",") for line in curves.split("<polyline")[1:]
+    ]
+    assert points == [3, 2] and f"run {high.pk}" in curves.split("figcaption")[1]
     assert listing.status_code == 200 and "SUCCEEDED" in listing.content.decode()
     assert f"Run {high.pk} registered as" in registered.content.decode()
     assert ModelVersion.objects.get().run_id == high.pk
