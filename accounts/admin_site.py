@@ -6,14 +6,14 @@ from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.urls import path
 
-from .models import Membership
+from . import access
 
 
 def may_use_portal(user) -> bool:
     """Staff, and anyone who belongs to a team, may sign in to the portal."""
     if not (user.is_active and user.is_authenticated):
         return False
-    return user.is_staff or Membership.objects.filter(user=user).exists()
+    return user.is_staff or bool(access.roles(user))  # read once per request
 
 
 class PortalAuthenticationForm(AdminAuthenticationForm):
