@@ -8,7 +8,7 @@ from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
 from hpml_portal.admin_utils import admin_link
 from hpml_portal.errors import ServiceError
 
-from . import selectors, services
+from . import admin_model_page, selectors, services
 from .models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 
 
@@ -53,9 +53,29 @@ class RegisteredModelAdmin(TeamScopedAdmin):
     ]
     list_filter = [TeamListFilter]
     search_fields = ["name", "description"]
-    fields = ["team", "name", "description", "log_sample_rate", "mlflow_name", "created_at"]
-    readonly_fields = ["team", "name", "mlflow_name", "created_at"]
+    fields = [
+        "team",
+        "name",
+        "description",
+        "log_sample_rate",
+        "mlflow_name",
+        "created_at",
+        "versions_table",
+        "try_it",
+    ]
+    readonly_fields = ["team", "name", "mlflow_name", "created_at", "versions_table", "try_it"]
     inlines = [ModelAliasInline, AliasEventInline]
+
+    class Media:
+        js = ["hpml/tryit.js"]
+
+    @admin.display(description="versions, newest first")
+    def versions_table(self, obj):
+        return admin_model_page.versions_table(obj)
+
+    @admin.display(description="try it")
+    def try_it(self, obj):
+        return admin_model_page.try_it(obj)
 
     def has_add_permission(self, request):
         return False  # models come from training runs

@@ -193,3 +193,44 @@ def test_an_approver_moves_production_in_the_admin(client, team, v1):
 
     assert messages_of(response) == ["digits@production → v1."]
     assert AliasEvent.objects.get(alias="production").user == approver
+
+
+@pytest.mark.django_db
+def test_the_model_page_compares_versions_and_lets_a_person_try_a_prediction(
+    production, second_version, team, digits
+):
+    import json
+
+    from django.test import Client
+
+    from models_registry.services import model_alias_set
+    from tests.factories import MembershipFactory, UserFactory
+
+    model_alias_set(model_version=second_version, alias="staging")
+    viewer = UserFactory()
+    MembershipFactory(team=team, user=viewer, role="viewer")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(viewer)
+
+    page = browser.get(f"/admin/models_registry/registeredmodel/{production.model_id}/change/")
+    html = page.content.decode()
+    url = "/api/v1/models/digits/predict/?team=default&alias=staging"
+    example = browser.get(url, HTTP_ACCEPT="application/json").json()
+    answer = browser.post(
+        url,
+        json.dumps(example["example"]),
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=page.cookies["csrftoken"].value,
+    )
+    refused = browser.post(url, json.dumps(example["example"]), content_type="application/json")
+
+    assert (
+        page.status_code == 200 and 'data-url="/api/v1/models/digits/predict/?team=default"' in html
+    )
+    assert "hpml/tryit.js" in html
+    table = html.split("Versions, newest first")[1]
+    assert (
+        table.index(">v2<") < table.index(">v1<") and "staging" in table and "production" in table
+    )
+    assert answer.status_code == 200 and answer.json()["version"] == 2
+    assert refused.status_code == 403  # no CSRF token: the form sends it
