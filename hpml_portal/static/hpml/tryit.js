@@ -1,6 +1,7 @@
 // The model page's "try it" form: GET on the predict URL fills in an example body for the alias;
 // "Predict" POSTs the body with the session's CSRF token and shows the answer as it came.
-(function () {
+// Loaded in the page's head (admin media): it starts once the page is parsed.
+document.addEventListener("DOMContentLoaded", function () {
   "use strict";
   const box = document.querySelector(".hpml-tryit");
   if (!box) { return; }
@@ -46,4 +47,4 @@
   document.getElementById("hpml-tryit-send").addEventListener("click", send);
   alias.addEventListener("change", example);
   example();
-})();
+});
