@@ -60,9 +60,14 @@ def _recent_failures(user) -> list[dict]:
         status=TrainingRun.Status.FAILED, finished_at__gte=timezone.now() - FAILURES_SINCE
     )
     return [
-        {**_run(run), "error": (run.error or "").strip().splitlines()[0][:300] if run.error else ""}
+        {**_run(run), "error": _first_line(run.error)}
         for run in failed.order_by("-finished_at")[:SHOWN]
     ]
+
+
+def _first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0][:300] if lines else ""
 
 
 def _models(user) -> list[dict]:
