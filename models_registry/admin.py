@@ -1,10 +1,12 @@
 from django.contrib import admin, messages
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
 from accounts import access
 from accounts.access import Capability
 from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
+from hpml_portal import charts
 from hpml_portal.admin_utils import admin_link
 from hpml_portal.errors import ServiceError
 
@@ -132,9 +134,9 @@ class ModelVersionAdmin(TeamScopedAdmin):
         "architecture",
         "artifact",
         "sha256",
-        "size_bytes",
+        "size",
         "signature",
-        "metrics",
+        "metric_table",
         "mlflow_version",
         "mlflow_run_id",
         "mirror_state",
@@ -198,6 +200,15 @@ class ModelVersionAdmin(TeamScopedAdmin):
                 )
             ),
         )
+
+    @admin.display(description="size", ordering="size_bytes")
+    def size(self, obj):
+        return filesizeformat(obj.size_bytes)
+
+    @admin.display(description="metrics")
+    def metric_table(self, obj):
+        scalars = {k: v for k, v in obj.metrics.items() if not isinstance(v, dict | list)}
+        return charts.key_value_table(scalars, caption="test split")
 
     @admin.display(description="archived", boolean=True, ordering="archived_at")
     def archived(self, obj):

@@ -234,3 +234,15 @@ def test_the_model_page_compares_versions_and_lets_a_person_try_a_prediction(
     )
     assert answer.status_code == 200 and answer.json()["version"] == 2
     assert refused.status_code == 403  # no CSRF token: the form sends it
+
+
+@pytest.mark.django_db
+def test_the_version_page_shows_its_size_and_metrics_for_people(client, admin_user, production):
+    client.force_login(admin_user)
+
+    page = client.get(f"/admin/models_registry/modelversion/{production.pk}/change/")
+    html = page.content.decode()
+
+    assert page.status_code == 200
+    assert "KB" in html or "MB" in html  # not a count of bytes
+    assert "<th scope='row'>test_accuracy</th>" in html
