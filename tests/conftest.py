@@ -41,6 +41,25 @@ def _isolated_storage(request, monkeypatch):
         monkeypatch.setattr(storages["default"], "location", f"t-{uuid.uuid4().hex[:12]}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_connection_left(django_db_setup, django_db_blocker):
+    """The test database is dropped at the end, which PostgreSQL refuses while a connection is
+    open: threads the tests started (a worker's storing or heartbeat thread, a live server's)
+    may end without closing theirs. Those are collected, then any still open is ended, so the
+    shared server is left as it was found."""
+    yield
+    import gc
+
+    from django.db import connection
+
+    gc.collect()  # connections of threads that have ended close when collected
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _fresh_serving_caches():
     """A test's rows are rolled back after it, which no signal tells the serving caches."""
