@@ -170,6 +170,12 @@ def key_value_table(values: dict, *, caption: str) -> SafeString:
     return format_html("<table><caption>{}</caption><tbody>{}</tbody></table>", caption, rows)
 
 
+def metric_summary(metrics: dict, *, caption: str) -> SafeString:
+    """A run's or a version's single-number metrics (per-class tables and matrices left out)."""
+    scalars = {k: v for k, v in metrics.items() if not isinstance(v, dict | list)}
+    return key_value_table(scalars, caption=caption)
+
+
 def readable(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if math.isfinite(value) else str(value)

@@ -109,22 +109,10 @@ def _requests_last_hour(models) -> dict[tuple, int]:
 
 
 def _accuracy_last_day(models) -> dict[int, float]:
-    from inference.models import PredictionFeedback
+    from inference.selectors import feedback_accuracy
 
     versions = [a.version_id for m in models for a in m.aliases.all() if a.alias == "production"]
-    rows = (
-        PredictionFeedback.objects.filter(
-            prediction__model_version_id__in=versions,
-            created_at__gte=timezone.now() - timedelta(days=1),
-        )
-        .values("prediction__model_version_id")
-        .annotate(correct=Sum("correct"), total=Sum("total"))
-    )
-    return {
-        row["prediction__model_version_id"]: round(row["correct"] / row["total"], 4)
-        for row in rows
-        if row["total"]
-    }
+    return feedback_accuracy(versions, since=timezone.now() - timedelta(days=1))
 
 
 def _datasets(user) -> dict:

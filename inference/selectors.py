@@ -31,6 +31,23 @@ def serving_count_list(
     return access.scope(counts, user, ServingCount.TEAM_PATH, capability)
 
 
+def feedback_accuracy(version_ids, *, since) -> dict[int, float]:
+    """{version id: share of labels the version got right}, over the predictions given feedback
+    since ``since``; versions without feedback are left out."""
+    rows = (
+        PredictionFeedback.objects.filter(
+            prediction__model_version_id__in=version_ids, created_at__gte=since
+        )
+        .values("prediction__model_version_id")
+        .annotate(correct=Sum("correct"), total=Sum("total"))
+    )
+    return {
+        row["prediction__model_version_id"]: round(row["correct"] / row["total"], 4)
+        for row in rows
+        if row["total"]
+    }
+
+
 class Percentile(Aggregate):
     """PostgreSQL's continuous percentile of the values of a column."""
 

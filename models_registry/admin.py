@@ -207,8 +207,7 @@ class ModelVersionAdmin(TeamScopedAdmin):
 
     @admin.display(description="metrics")
     def metric_table(self, obj):
-        scalars = {k: v for k, v in obj.metrics.items() if not isinstance(v, dict | list)}
-        return charts.key_value_table(scalars, caption="test split")
+        return charts.metric_summary(obj.metrics, caption="test split")
 
     @admin.display(description="archived", boolean=True, ordering="archived_at")
     def archived(self, obj):

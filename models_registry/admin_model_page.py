@@ -49,16 +49,10 @@ def versions_table(model) -> str:
 
 
 def _live(model, versions) -> tuple[dict, dict]:
-    from inference.models import PredictionFeedback, ServingCount
+    from inference.models import ServingCount
+    from inference.selectors import feedback_accuracy
 
     now = timezone.now()
-    judged = (
-        PredictionFeedback.objects.filter(
-            prediction__model_version__in=versions, created_at__gte=now - timedelta(days=1)
-        )
-        .values("prediction__model_version_id")
-        .annotate(correct=Sum("correct"), total=Sum("total"))
-    )
     counted = (
         ServingCount.objects.filter(
             team_key=model.team_id, model_name=model.name, minute__gte=now - timedelta(hours=1)
@@ -66,11 +60,7 @@ def _live(model, versions) -> tuple[dict, dict]:
         .values("version")
         .annotate(n=Sum("requests"))
     )
-    accuracy = {
-        row["prediction__model_version_id"]: row["correct"] / row["total"]
-        for row in judged
-        if row["total"]
-    }
+    accuracy = feedback_accuracy([v.pk for v in versions], since=now - timedelta(days=1))
     return accuracy, {row["version"]: row["n"] for row in counted}
 
 

@@ -113,7 +113,6 @@ class TrainingRunAdmin(TeamScopedAdmin):
 
     @admin.display(description="metrics")
     def metric_table(self, obj):
-        scalars = {k: v for k, v in obj.metrics.items() if not isinstance(v, dict | list)}
         per_class = obj.metrics.get("per_class") or {}
         rows = format_html_join(
             "",
@@ -137,7 +136,7 @@ class TrainingRunAdmin(TeamScopedAdmin):
             if per_class
             else ""
         )
-        return format_html("{}{}", charts.key_value_table(scalars, caption="summary"), classes)
+        return format_html("{}{}", charts.metric_summary(obj.metrics, caption="summary"), classes)
 
     @admin.display(description="training curves")
     def training_curves(self, obj):
