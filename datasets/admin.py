@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -10,11 +10,13 @@ from accounts import access
 from accounts.access import Capability
 from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
 from accounts.throttles import throttled_response
+from hpml_portal.admin_pages import ObjectPageAdmin, Tool
 from hpml_portal.admin_utils import admin_link, status_badge
 from hpml_portal.errors import NotFound, ServiceError, Unavailable
 
 from . import display, selectors, services
 from .forms import DatasetSourceForm, RecipeForm
+from .lineage_graph import lineage_graph
 from .models import Dataset, DatasetVersion
 
 
@@ -48,7 +50,7 @@ class DatasetAdmin(TeamScopedAdmin):
 
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(TeamScopedAdmin):
+class DatasetVersionAdmin(ObjectPageAdmin, TeamScopedAdmin):
     selector = staticmethod(selectors.dataset_version_list)
     read_only = True
     list_display = [
@@ -75,7 +77,7 @@ class DatasetVersionAdmin(TeamScopedAdmin):
     list_select_related = ["dataset__team", "parent__dataset"]
     actions = ["retry_versions", "process_version", "delete_versions"]
     fieldsets = [
-        (None, {"fields": ["dataset", "version", "status", "progress_display", "error"]}),
+        (None, {"fields": ["dataset", "version", "live_status", "live_progress", "error"]}),
         ("Source", {"fields": ["source_kind", "source", "label_column", "parent", "recipe_view"]}),
         ("Content", {"fields": ["format", "file", "sha256", "size_display", "schema_view"]}),
         ("Statistics", {"fields": ["stats_view", "preview_view", "thumbnails_view"]}),
@@ -87,6 +89,33 @@ class DatasetVersionAdmin(TeamScopedAdmin):
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
     change_list_template = "admin/datasets/datasetversion/change_list.html"
+    object_buttons = (("retry_versions", "Retry"),)
+    # While a worker ingests the version, its page shows the progress, then what only a
+    # READY version has: schema, statistics, first rows (hpml/live.js).
+    live_parts = ("live_status", "live_progress")
+
+    def live_done(self, obj) -> bool:
+        return obj.status in (DatasetVersion.Status.READY, DatasetVersion.Status.FAILED)
+
+    def button_offered(self, obj, action: str) -> bool:
+        return obj.status == DatasetVersion.Status.FAILED
+
+    def object_links(self, request, obj) -> list[Tool]:
+        """Forms that start from a READY version, for those who may write in its team."""
+        if obj.status != DatasetVersion.Status.READY or not access.can(
+            request.user, obj.dataset.team_id, Capability.WRITE
+        ):
+            return []
+        url = reverse("admin:datasets_datasetversion_process", args=[obj.pk])
+        return [Tool("Process…", url, post=False)]
+
+    @admin.display(description="status")
+    def live_status(self, obj):
+        return self.live("live_status", status_badge(obj.status))
+
+    @admin.display(description="progress")
+    def live_progress(self, obj):
+        return self.live("live_progress", display.progress(obj))
 
     @admin.display(description="version", ordering="version")
     def ref(self, obj):
@@ -146,7 +175,8 @@ class DatasetVersionAdmin(TeamScopedAdmin):
 
     @admin.display(description="lineage")
     def lineage_view(self, obj):
-        return display.lineage(selectors.dataset_version_lineage(obj))
+        graph = selectors.dataset_version_lineage(obj)
+        return format_html("{}{}", lineage_graph(graph), display.lineage(graph))
 
     def get_urls(self):
         def view(route, func, name):
@@ -209,11 +239,7 @@ class DatasetVersionAdmin(TeamScopedAdmin):
 
     def process_view(self, request, object_id):
         """A recipe applied to one READY version, as a new version made on a worker."""
-        version = self.get_object(request, object_id)
-        if version is None:
-            raise Http404("no such version")
-        if not access.can(request.user, version.dataset.team_id, Capability.WRITE):
-            raise PermissionDenied("processing needs the scientist role in the version's team")
+        version = self.version_to_write(request, object_id, "processing")
         refused = throttled_response(request)
         if refused is not None:
             return refused
@@ -230,6 +256,16 @@ class DatasetVersionAdmin(TeamScopedAdmin):
                 self.message_user(request, f"{word} {child.ref} from {version.ref}.")
                 return redirect("admin:datasets_datasetversion_change", child.pk)
         return self._page(request, "process.html", f"Process {version.ref}", form, version=version)
+
+    def version_to_write(self, request, object_id, doing: str) -> DatasetVersion:
+        """The version a form starts from: 404 outside the person's teams, 403 without the
+        scientist role in its team."""
+        version = self.get_object(request, object_id)
+        if version is None:
+            raise Http404("no such version")
+        if not access.can(request.user, version.dataset.team_id, Capability.WRITE):
+            raise PermissionDenied(f"{doing} needs the scientist role in the version's team")
+        return version
 
     def upload_view(self, request):
         """A new version from a file, a URL, a query or a built-in set, checked on a worker."""
@@ -251,7 +287,10 @@ class DatasetVersionAdmin(TeamScopedAdmin):
                 form.add_error(None, str(exc))
             else:
                 self._report(request, version, created)
-                return redirect("admin:datasets_datasetversion_change", version.pk)
+                url = reverse("admin:datasets_datasetversion_change", args=[version.pk])
+                if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+                    return JsonResponse({"redirect": url})  # hpml/upload.js goes there
+                return redirect(url)
         datasets = selectors.dataset_list(user=request.user, capability=Capability.WRITE)
         return self._page(
             request,

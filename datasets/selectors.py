@@ -119,7 +119,14 @@ def dataset_version_lineage(version: DatasetVersion) -> dict:
             for run in runs
         ],
         "model_versions": [
-            {"model": mv.model.name, "version": mv.version, "sha256": mv.sha256} for mv in models
+            {
+                "id": mv.pk,
+                "model": mv.model.name,
+                "version": mv.version,
+                "sha256": mv.sha256,
+                "run": mv.run_id,
+            }
+            for mv in models
         ],
     }
 

@@ -29,3 +29,14 @@ def status_badge(status: str) -> str:
         colours.get(status, "#757575"),
         status,
     )
+
+
+def milliseconds(value: float | None) -> str:
+    """A duration for reading: 0.42 ms, 12.3 ms, 1,234 ms; '-' for none."""
+    if value is None:
+        return "-"
+    if value < 10:
+        return f"{value:.2f} ms"
+    if value < 100:
+        return f"{value:.1f} ms"
+    return f"{value:,.0f} ms"

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
+from hpml_portal.admin_utils import milliseconds
 
 from . import selectors
 from .models import PredictionLog, ServingCount
@@ -17,13 +18,17 @@ class PredictionLogAdmin(TeamScopedAdmin):
         "model_version",
         "outcome",
         "instances",
-        "latency_ms",
+        "latency",
         "user",
     ]
     list_filter = ["outcome", TeamListFilter, "model_name"]
     search_fields = ["model_name", "error"]
     list_select_related = ["model_version__model", "user"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="latency", ordering="latency_ms")
+    def latency(self, obj):
+        return milliseconds(obj.latency_ms)
 
 
 @admin.register(ServingCount)

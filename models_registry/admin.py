@@ -1,16 +1,18 @@
 from django.contrib import admin, messages
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html_join
 
 from accounts import access
 from accounts.access import Capability
 from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
 from hpml_portal import charts
-from hpml_portal.admin_utils import admin_link
+from hpml_portal.admin_utils import admin_link, milliseconds
 from hpml_portal.errors import ServiceError
 
-from . import admin_model_page, selectors, services
+from . import admin_model_page, admin_tryit, selectors, services
+from .admin_promote import PromoteAdminMixin
 from .models import AliasEvent, ModelAlias, ModelVersion, RegisteredModel
 
 
@@ -36,10 +38,15 @@ class ModelAliasInline(admin.TabularInline):
 
 class AliasEventInline(ModelAliasInline):
     model = AliasEvent
-    fields = ["created_at", "alias", "from_version", "to_version", "user", "comment"]
+    fields = ["created_at", "alias", "move", "user", "comment"]
     readonly_fields = fields
     verbose_name_plural = "alias history"
-    related = ["model", "from_version__model", "to_version__model", "user"]
+    related = ["model", "from_version", "to_version", "user"]
+
+    @admin.display(description="versions")
+    def move(self, obj):
+        # On the model's own page its name would repeat on every row: versions by number.
+        return f"{_number(obj.from_version)} → {_number(obj.to_version)}"
 
 
 @admin.register(RegisteredModel)
@@ -69,7 +76,17 @@ class RegisteredModelAdmin(TeamScopedAdmin):
     inlines = [ModelAliasInline, AliasEventInline]
 
     class Media:
-        js = ["hpml/tryit.js"]
+        js = ["hpml/tryit.js", "hpml/tryit-pad.js"]
+        css = {"all": ["hpml/tryit.css"]}
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.example_view)
+        name = "models_registry_registeredmodel_example"
+        return [path("<path:object_id>/example/", view, name=name), *super().get_urls()]
+
+    def example_view(self, request, object_id):
+        """One row of a dataset version of the model's team, as the try-it form's body."""
+        return admin_tryit.example_response(self.get_object(request, object_id), request.GET)
 
     @admin.display(description="versions, newest first")
     def versions_table(self, obj):
@@ -104,7 +121,7 @@ class RegisteredModelAdmin(TeamScopedAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(TeamScopedAdmin):
+class ModelVersionAdmin(PromoteAdminMixin, TeamScopedAdmin):
     selector = staticmethod(selectors.model_version_list)
     read_only = True
     list_display = [
@@ -126,29 +143,39 @@ class ModelVersionAdmin(TeamScopedAdmin):
         ("archived_at", admin.EmptyFieldListFilter),
     ]
     search_fields = ["model__name", "sha256", "mlflow_run_id"]
-    readonly_fields = [
-        "model",
-        "version",
-        "run",
-        "dataset_version",
-        "architecture",
-        "artifact",
-        "sha256",
-        "size",
-        "signature",
-        "metric_table",
-        "mlflow_version",
-        "mlflow_run_id",
-        "mirror_state",
-        "mirror_error",
-        "mirror_attempts",
-        "integrity_error",
-        "archived_at",
-        "archived_by",
-        "serving",
-        "created_by",
-        "created_at",
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "model",
+                    "version",
+                    "alias_list",
+                    "architecture",
+                    "archived_at",
+                    "archived_by",
+                    "integrity_error",
+                ]
+            },
+        ),
+        ("Quality", {"fields": ["metric_table", "serving"]}),
+        ("Lineage", {"fields": ["lineage", "signature_table"]}),
+        ("Artifact", {"fields": ["artifact", "sha256", "size"]}),
+        (
+            "MLflow",
+            {
+                "fields": [
+                    "mlflow_version",
+                    "mlflow_run_id",
+                    "mirror_state",
+                    "mirror_error",
+                    "mirror_attempts",
+                ]
+            },
+        ),
+        ("Made", {"fields": ["created_by", "created_at"]}),
     ]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
     actions = [
         "promote_production",
         "promote_staging",
@@ -156,6 +183,10 @@ class ModelVersionAdmin(TeamScopedAdmin):
         "restore_versions",
         "compare_versions",
     ]
+    change_form_template = "admin/models_registry/modelversion/change_form.html"
+
+    def get_urls(self):
+        return [*self.promote_urls(), *super().get_urls()]
 
     @admin.action(description="Compare the selected versions")
     def compare_versions(self, request, queryset):
@@ -181,7 +212,7 @@ class ModelVersionAdmin(TeamScopedAdmin):
         stats = model_version_stats(obj)
         return format_html_join(
             "",
-            "<div>{}: {} requests ({} rejected), {} instances, p50 {} ms, p99 {} ms "
+            "<div>{}: {} requests ({} rejected), {} instances, p50 {}, p99 {} "
             "(of {} logged), accuracy from feedback {}</div>",
             (
                 (
@@ -189,8 +220,8 @@ class ModelVersionAdmin(TeamScopedAdmin):
                     window["requests"],
                     window["rejected"],
                     window["instances"],
-                    _ms(window["latency_ms"]["p50"]),
-                    _ms(window["latency_ms"]["p99"]),
+                    milliseconds(window["latency_ms"]["p50"]),
+                    milliseconds(window["latency_ms"]["p99"]),
                     window["logged"],
                     _share(window["feedback"]),
                 )
@@ -200,6 +231,14 @@ class ModelVersionAdmin(TeamScopedAdmin):
                 )
             ),
         )
+
+    @admin.display(description="made by")
+    def lineage(self, obj):
+        return admin_model_page.lineage(obj)
+
+    @admin.display(description="input and output")
+    def signature_table(self, obj):
+        return charts.key_value_table(obj.signature, caption="signature")
 
     @admin.display(description="size", ordering="size_bytes")
     def size(self, obj):
@@ -292,8 +331,8 @@ class AliasEventAdmin(TeamScopedAdmin):
     search_fields = ["model__name", "alias", "comment", "user__username"]
 
 
-def _ms(value) -> str:
-    return "-" if value is None else f"{value:.1f}"
+def _number(version) -> str:
+    return f"v{version.version}" if version is not None else "nothing"
 
 
 def _share(feedback: dict) -> str:

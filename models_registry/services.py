@@ -204,6 +204,47 @@ def model_alias_set(
     return event
 
 
+def model_alias_delete(
+    *, model: RegisteredModel, alias: str, user=None, comment: str = ""
+) -> AliasEvent | None:
+    """Take ``alias`` off ``model``, with an audit row, in one transaction: callers asking
+    for it are refused until it is set again. The roles are those that set it. Returns the
+    audit row, or None when the model had no such alias. MLflow's alias follows after commit.
+    """
+    if alias == DEFAULT_ALIAS:
+        access.require(user, model.team, Capability.PROMOTE, f"remove {alias!r}")
+    else:
+        access.require(user, model.team, Capability.WRITE, "remove aliases")
+    with transaction.atomic():
+        locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        current = ModelAlias.objects.filter(model=locked, alias=alias).select_related("version")
+        current = current.first()
+        if current is None:
+            return None
+        event = AliasEvent.objects.create(
+            model=locked,
+            alias=alias,
+            from_version=current.version,
+            to_version=None,
+            user=user,
+            comment=comment,
+        )
+        audit_record(
+            action=AuditEvent.Action.ALIAS_MOVED,
+            actor=user,
+            team=model.team,
+            target=f"{locked.name}@{alias}",
+            detail={
+                "from_version": current.version.version,
+                "to_version": None,
+                "comment": comment[:500],
+            },
+        )
+        current.delete()
+        transaction.on_commit(lambda: _queue("mirror_alias", locked.pk, alias))
+    return event
+
+
 def model_version_archive(*, model_version: ModelVersion, user=None, comment: str = ""):
     """Archive a version: it keeps its row, lineage and history, but is never served and
     takes no alias. A version that an alias points at must be moved off first."""

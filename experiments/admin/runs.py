@@ -7,6 +7,7 @@ from accounts import access
 from accounts.access import Capability
 from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
 from hpml_portal import charts
+from hpml_portal.admin_pages import ObjectPageAdmin
 from hpml_portal.admin_utils import admin_link, status_badge
 from hpml_portal.errors import ServiceError
 
@@ -40,7 +41,7 @@ class ExperimentAdmin(TeamScopedAdmin):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(TeamScopedAdmin):
+class TrainingRunAdmin(ObjectPageAdmin, TeamScopedAdmin):
     selector = staticmethod(selectors.training_run_list)
     read_only = True
     list_display = [
@@ -63,35 +64,92 @@ class TrainingRunAdmin(TeamScopedAdmin):
         ("sweep", admin.RelatedOnlyFieldListFilter),
     ]
     search_fields = ["id", "experiment__name", "model_name", "mlflow_run_id", "error"]
-    readonly_fields = [
-        "experiment",
-        "dataset_version",
-        "architecture",
-        "hyperparameter_table",
-        "model_name",
-        "status_badge",
-        "progress_bar",
-        "within_epoch",
-        "backend",
-        "devices",
-        "distribution",
-        "retry_of",
-        "sweep",
-        "register",
-        "cancel_requested",
-        "heartbeat_at",
-        "worker",
-        "mlflow_link",
-        "metric_table",
-        "training_curves",
-        "confusion",
-        "error",
-        "created_by",
-        "created_at",
-        "started_at",
-        "finished_at",
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "experiment",
+                    "dataset_version",
+                    "architecture",
+                    "model_name",
+                    "live_status",
+                    "live_progress",
+                    "within_epoch",
+                    "live_error",
+                    "live_model_version",
+                ]
+            },
+        ),
+        ("Results", {"fields": ["training_curves", "metric_table", "confusion"]}),
+        ("Hyperparameters", {"fields": ["hyperparameter_table"]}),
+        (
+            "Job",
+            {
+                "fields": [
+                    "backend",
+                    "devices",
+                    "distribution",
+                    "mlflow_link",
+                    "worker",
+                    "heartbeat_at",
+                    "retry_of",
+                    "sweep",
+                    "register",
+                    "cancel_requested",
+                    "created_by",
+                    "created_at",
+                    "started_at",
+                    "finished_at",
+                ]
+            },
+        ),
     ]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
     actions = ["cancel_runs", "retry_runs", "register_runs"]
+    object_buttons = (
+        ("cancel_runs", "Cancel"),
+        ("retry_runs", "Retry"),
+        ("register_runs", "Register this run"),
+    )
+    # While the run trains, its page redraws these in place (hpml/live.js).
+    live_parts = (
+        "live_status",
+        "live_progress",
+        "within_epoch",
+        "training_curves",
+        "metric_table",
+        "confusion",
+        "live_error",
+        "live_model_version",
+    )
+
+    def live_done(self, obj) -> bool:
+        return obj.status in TrainingRun.TERMINAL
+
+    def button_offered(self, obj, action: str) -> bool:
+        Status = TrainingRun.Status
+        return {
+            "cancel_runs": obj.status not in TrainingRun.TERMINAL,
+            "retry_runs": obj.status in (Status.FAILED, Status.CANCELLED),
+            "register_runs": obj.status == Status.SUCCEEDED,
+        }[action]
+
+    @admin.display(description="status")
+    def live_status(self, obj):
+        return self.live("live_status", status_badge(obj.status))
+
+    @admin.display(description="progress")
+    def live_progress(self, obj):
+        return self.live("live_progress", self.progress_bar(obj))
+
+    @admin.display(description="error")
+    def live_error(self, obj):
+        return self.live("live_error", obj.error or "-")
+
+    @admin.display(description="model version")
+    def live_model_version(self, obj):
+        return self.live("live_model_version", self.model_version_link(obj))
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
@@ -136,7 +194,8 @@ class TrainingRunAdmin(TeamScopedAdmin):
             if per_class
             else ""
         )
-        return format_html("{}{}", charts.metric_summary(obj.metrics, caption="summary"), classes)
+        summary = charts.metric_summary(obj.metrics, caption="summary")
+        return self.live("metric_table", format_html("{}{}", summary, classes))
 
     @admin.display(description="training curves")
     def training_curves(self, obj):
@@ -145,14 +204,18 @@ class TrainingRunAdmin(TeamScopedAdmin):
         def series(key):
             return [epoch.get(key) for epoch in history]
 
-        return format_html(
-            "{}{}",
-            charts.line_chart(
-                {"loss": series("loss"), "val_loss": series("val_loss")}, title="loss by epoch"
-            ),
-            charts.line_chart(
-                {"accuracy": series("accuracy"), "val_accuracy": series("val_accuracy")},
-                title="accuracy by epoch",
+        return self.live(
+            "training_curves",
+            format_html(
+                "{}{}",
+                charts.line_chart(
+                    {"loss": series("loss"), "val_loss": series("val_loss")},
+                    title="loss by epoch",
+                ),
+                charts.line_chart(
+                    {"accuracy": series("accuracy"), "val_accuracy": series("val_accuracy")},
+                    title="accuracy by epoch",
+                ),
             ),
         )
 
@@ -160,9 +223,9 @@ class TrainingRunAdmin(TeamScopedAdmin):
     def confusion(self, obj):
         matrix = obj.metrics.get("confusion_matrix")
         if not matrix:
-            return "-"
+            return self.live("confusion", "-")
         labels = list(obj.metrics.get("per_class") or {}) or [str(n) for n in range(len(matrix))]
-        return charts.heat_table(matrix, labels, caption="test split")
+        return self.live("confusion", charts.heat_table(matrix, labels, caption="test split"))
 
     @admin.display(description="MLflow run")
     def mlflow_link(self, obj):
@@ -170,6 +233,9 @@ class TrainingRunAdmin(TeamScopedAdmin):
 
     @admin.display(description="this epoch")
     def within_epoch(self, obj):
+        return self.live("within_epoch", self._within_epoch(obj))
+
+    def _within_epoch(self, obj) -> str:
         if obj.status != TrainingRun.Status.RUNNING or not obj.batches_per_epoch:
             return "-"
         pace = f", {obj.samples_per_second:,.0f} samples/s" if obj.samples_per_second else ""

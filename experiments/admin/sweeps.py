@@ -7,6 +7,7 @@ from accounts import access
 from accounts.access import Capability
 from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
 from hpml_portal import charts
+from hpml_portal.admin_pages import ObjectPageAdmin
 from hpml_portal.admin_utils import admin_link, status_badge
 from hpml_portal.errors import ServiceError
 
@@ -20,7 +21,7 @@ CURVES_SHOWN = 8
 
 
 @admin.register(Sweep)
-class SweepAdmin(TeamScopedAdmin):
+class SweepAdmin(ObjectPageAdmin, TeamScopedAdmin):
     """Sweeps; a sweep's page compares its runs, best first."""
 
     selector = staticmethod(selectors.sweep_list)
@@ -39,26 +40,72 @@ class SweepAdmin(TeamScopedAdmin):
     ]
     list_filter = [TeamListFilter, "architecture", ("experiment", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["id", "experiment__name", "model_name"]
-    readonly_fields = [
-        "experiment",
-        "dataset_version",
-        "architecture",
-        "model_name",
-        "status_badge",
-        "runs_progress",
-        "metric",
-        "space",
-        "random",
-        "seed",
-        "cancel_requested",
-        "best",
-        "comparison",
-        "curves",
-        "mlflow_link",
-        "created_by",
-        "created_at",
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "experiment",
+                    "dataset_version",
+                    "architecture",
+                    "model_name",
+                    "live_status",
+                    "live_runs",
+                    "live_best",
+                ]
+            },
+        ),
+        ("Runs", {"fields": ["live_comparison", "live_curves"]}),
+        (
+            "Search",
+            {
+                "fields": [
+                    "metric",
+                    "space_table",
+                    "random",
+                    "seed",
+                    "cancel_requested",
+                    "mlflow_link",
+                ]
+            },
+        ),
+        ("Job", {"fields": ["created_by", "created_at"]}),
     ]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
     actions = ["cancel_sweeps", "register_best"]
+    object_buttons = (("register_best", "Register the best run"), ("cancel_sweeps", "Cancel"))
+    # While the sweep runs, its page redraws these in place (hpml/live.js).
+    live_parts = ("live_status", "live_runs", "live_best", "live_comparison", "live_curves")
+
+    def live_done(self, obj) -> bool:
+        return obj.runs_done >= obj.runs_total
+
+    def button_offered(self, obj, action: str) -> bool:
+        return obj.runs_done < obj.runs_total if action == "cancel_sweeps" else True
+
+    @admin.display(description="status")
+    def live_status(self, obj):
+        return self.live("live_status", self.status_badge(obj))
+
+    @admin.display(description="runs done")
+    def live_runs(self, obj):
+        return self.live("live_runs", self.runs_progress(obj))
+
+    @admin.display(description="best run")
+    def live_best(self, obj):
+        return self.live("live_best", self.best(obj))
+
+    @admin.display(description="runs, best first")
+    def live_comparison(self, obj):
+        return self.live("live_comparison", self.comparison(obj))
+
+    @admin.display(description="curves")
+    def live_curves(self, obj):
+        return self.live("live_curves", self.curves(obj))
+
+    @admin.display(description="space")
+    def space_table(self, obj):
+        return charts.key_value_table(obj.space, caption="values tried")
 
     @admin.display(description="status")
     def status_badge(self, obj):

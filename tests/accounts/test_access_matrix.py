@@ -558,6 +558,18 @@ def _admin_rows() -> list[Row]:
     return rows
 
 
+LIVE_PAGES = ("datasets_datasetversion", "experiments_trainingrun", "experiments_sweep")
+
+
+def _object_url(label: str, tail: str) -> Callable:
+    """The URL under one of team A's objects' admin page, for a model named app_model."""
+    meta = next(
+        m._meta for m in admin.site._registry if m._meta.label_lower.replace(".", "_") == label
+    )
+    base = f"/admin/{meta.app_label}/{meta.model_name}/"
+    return lambda w: f"{base}{ADMIN_MODELS[label].obj(w).pk}/{tail}"
+
+
 PORTAL = admin_expect(rest=200)
 ADMIN_ROWS = _admin_rows() + [
     Row("admin:index", "GET", lambda w: "/admin/", PORTAL),
@@ -599,11 +611,54 @@ ADMIN_ROWS = _admin_rows() + [
         lambda w: f"/admin/datasets/datasetversion/{w.a.version.pk}/thumbnails.png",
         admin_expect(predictor=403, rest=404),  # its features are not images
     ),
+    *(
+        Row(
+            f"admin:datasets_datasetversion_{form}",
+            "GET",
+            lambda w, form=form: f"/admin/datasets/datasetversion/{w.a.version.pk}/{form}/",
+            admin_expect(viewer=403, predictor=403, other=404, rest=200),
+        )
+        for form in ("train", "sweep")
+    ),
+    # An object page's parts that refresh while its job runs, read like the page itself.
+    *(
+        Row(f"admin:{label}_live", "GET", _object_url(label, "live.json"), TEAM_OWNED["change"])
+        for label in LIVE_PAGES
+    ),
+    # Buttons on an object's page only POST.
+    *(
+        Row(f"admin:{label}_button", "GET", _object_url(label, "do/x/"), admin_expect(rest=405))
+        for label in LIVE_PAGES
+    ),
     Row(
         "admin:datasets_datasetversion_upload",
         "GET",
         lambda w: "/admin/datasets/datasetversion/upload/",
         admin_expect(viewer=403, predictor=403, rest=200),
+    ),
+    # Scientists may set aliases other than production: they reach the form too.
+    Row(
+        "admin:models_registry_modelversion_promote",
+        "GET",
+        lambda w: f"/admin/models_registry/modelversion/{w.a.model_version.pk}/promote/",
+        admin_expect(viewer=403, predictor=403, other=404, rest=200),
+    ),
+    # Removing an alias only POSTs; a GET goes back to the promote page.
+    Row(
+        "admin:models_registry_modelversion_unalias",
+        "GET",
+        lambda w: f"/admin/models_registry/modelversion/{w.a.model_version.pk}/unalias/",
+        admin_expect(predictor=403, other=404, rest=302),
+    ),
+    # Its readers reach the check of the row: the version has 90 rows, numbered 0 to 89.
+    Row(
+        "admin:models_registry_registeredmodel_example",
+        "GET",
+        lambda w: (
+            f"/admin/models_registry/registeredmodel/{w.a.model.pk}/example/"
+            f"?dataset_version={w.a.version.pk}&row=90"
+        ),
+        admin_expect(predictor=403, other=404, rest=400),
     ),
 ]
 

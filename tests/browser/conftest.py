@@ -33,15 +33,19 @@ def chromium():
 def page(chromium, live_server, tmp_path, request):
     """A fresh browser tab, 1280 px wide; ``page.shot(name)`` saves a screenshot."""
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
+    yield screenshots(context.new_page(), tmp_path, request)
+    context.close()
+
+
+def screenshots(tab, tmp_path, request):
+    """The tab, with ``shot(name)`` saving a full-page screenshot named after the test."""
     tab.set_default_timeout(20_000)
     folder = Path(os.environ.get("HPML_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     tab.shot = lambda name: tab.screenshot(
         path=str(folder / f"{request.node.name}-{name}.png"), full_page=True
     )
-    yield tab
-    context.close()
+    return tab
 
 
 def log_in(page, live_server, username: str, password: str) -> None:
@@ -50,3 +54,17 @@ def log_in(page, live_server, username: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click("input[type=submit]")
     page.wait_for_selector("#hpml-dashboard")
+
+
+PASSWORD = "browser-pass-1"
+
+
+def person(team, role="viewer"):
+    """A member of ``team`` who signs in with PASSWORD."""
+    from tests.factories import MembershipFactory, UserFactory
+
+    user = UserFactory()
+    user.set_password(PASSWORD)
+    user.save()
+    MembershipFactory(team=team, user=user, role=role)
+    return user

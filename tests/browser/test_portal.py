@@ -5,26 +5,10 @@ import pytest
 from django.utils import timezone
 
 from experiments.models import TrainingRun
-from tests.browser.conftest import log_in
-from tests.factories import (
-    ExperimentFactory,
-    MembershipFactory,
-    TeamFactory,
-    TrainingRunFactory,
-    UserFactory,
-)
+from tests.browser.conftest import PASSWORD, log_in, person
+from tests.factories import ExperimentFactory, TeamFactory, TrainingRunFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "browser-pass-1"
-
-
-def person(team, role="viewer"):
-    user = UserFactory()
-    user.set_password(PASSWORD)
-    user.save()
-    MembershipFactory(team=team, user=user, role=role)
-    return user
 
 
 def running_run(team):

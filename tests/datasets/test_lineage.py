@@ -57,9 +57,11 @@ def test_lineage_shows_ancestors_descendants_runs_and_model_versions(api_client,
     ]
     assert body["model_versions"] == [
         {
+            "id": model_version.pk,
             "model": model_version.model.name,
             "version": model_version.version,
             "sha256": model_version.sha256,
+            "run": model_version.run_id,
         }
     ]
     from_root = api_client.get(lineage_url(root)).json()

@@ -116,3 +116,28 @@ def test_each_object_page_reads_a_bounded_number_of_queries(crowd, model):
 
     assert answer.status_code == 200
     assert len(queries) < MAX_QUERIES, "\n".join(q["sql"][:160] for q in queries.captured_queries)
+
+
+@pytest.mark.parametrize(
+    "model, form",
+    [
+        ("models_registry.modelversion", "promote/"),
+        ("datasets.datasetversion", "train/"),
+        ("datasets.datasetversion", "sweep/"),
+        ("datasets.datasetversion", "live.json"),
+        ("experiments.trainingrun", "live.json"),
+        ("experiments.sweep", "live.json"),
+    ],
+)
+def test_each_object_form_reads_a_bounded_number_of_queries(crowd, model, form):
+    from django.apps import apps
+
+    app, name = model.split(".")
+    obj = apps.get_model(app, name).objects.order_by("pk").last()
+    page = f"/admin/{app}/{name}/{obj.pk}/{form}"
+    crowd.get(page)
+    with CaptureQueriesContext(connection) as queries:
+        answer = crowd.get(page)
+
+    assert answer.status_code == 200
+    assert len(queries) < MAX_QUERIES, "\n".join(q["sql"][:160] for q in queries.captured_queries)

@@ -1,5 +1,8 @@
 // The model page's "try it" form: GET on the predict URL fills in an example body for the alias;
-// "Predict" POSTs the body with the session's CSRF token and shows the answer as it came.
+// "Predict" POSTs the body with the session's CSRF token and shows the answer as it came. A row
+// of one of the team's dataset versions fills the body too (the admin's example URL reads it),
+// and so does tryit-pad.js from a drawing. Whatever puts a row in the body announces it with an
+// "hpml-tryit-instance" event on the form, which the pad's preview draws.
 // Loaded in the page's head (admin media): it starts once the page is parsed.
 document.addEventListener("DOMContentLoaded", function () {
   "use strict";
@@ -20,12 +23,23 @@ document.addEventListener("DOMContentLoaded", function () {
     return found ? found.split("=")[1] : (field ? field.value : "");
   }
 
+  function announce(instance) {
+    box.dispatchEvent(new CustomEvent("hpml-tryit-instance", { detail: instance }));
+  }
+
+  async function getJson(address) {
+    const got = await fetch(address, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    // A refusal from the admin itself (404, 403) is a page, not JSON.
+    const data = await got.json().catch(() => ({}));
+    return { got: got, data: data };
+  }
+
   async function example() {
-    const got = await fetch(url(), { headers: { Accept: "application/json" }, credentials: "same-origin" });
-    const data = await got.json();
+    const { got, data } = await getJson(url());
     if (got.ok) {
       body.value = JSON.stringify(data.example);
       status.textContent = "version " + data.version + " answers for " + (data.alias || "this version");
+      announce((data.example.instances || [])[0]);
     } else {
       status.textContent = got.status + ": " + (data.detail || "");
     }
@@ -44,7 +58,39 @@ document.addEventListener("DOMContentLoaded", function () {
     try { answer.textContent = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { answer.textContent = text; }
   }
 
+  async function useRow() {
+    const dataset = document.getElementById("hpml-tryit-dataset");
+    const row = document.getElementById("hpml-tryit-row");
+    const label = document.getElementById("hpml-tryit-label");
+    label.textContent = "reading...";
+    const query = "?dataset_version=" + encodeURIComponent(dataset.value) + "&row=" + encodeURIComponent(row.value.trim());
+    const { got, data } = await getJson(box.dataset.exampleUrl + query);
+    if (!got.ok) {
+      label.textContent = data.detail || "refused (" + got.status + ")";
+      return;
+    }
+    body.value = JSON.stringify({ instances: [data.instance] });
+    row.max = data.rows - 1;
+    const source = data.source === data.dataset_version ? "" : " (raw values from " + data.source + ")";
+    label.textContent = "row " + data.row + " of " + data.rows + " in " + data.dataset_version + source +
+      ": true label " + JSON.stringify(data.label);
+    announce(data.instance);
+  }
+
+  // Enter in these inputs would otherwise submit the admin's form around them.
+  function onEnter(input, action) {
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); action(); }
+    });
+  }
+
   document.getElementById("hpml-tryit-send").addEventListener("click", send);
   alias.addEventListener("change", example);
+  onEnter(alias, example);
+  const fetchButton = document.getElementById("hpml-tryit-fetch");
+  if (fetchButton) {
+    fetchButton.addEventListener("click", useRow);
+    onEnter(document.getElementById("hpml-tryit-row"), useRow);
+  }
   example();
 });
