@@ -51,19 +51,22 @@ class ObjectPageAdmin:
 
     def get_urls(self):
         info = f"{self.opts.app_label}_{self.opts.model_name}"
-        return [
+        urls = [
             path(
                 "<path:object_id>/do/<str:action>/",
                 self.admin_site.admin_view(self.button_view),
                 name=f"{info}_button",
-            ),
-            path(
-                "<path:object_id>/live.json",
-                self.admin_site.admin_view(self.live_view),
-                name=f"{info}_live",
-            ),
-            *super().get_urls(),
+            )
         ]
+        if self.live_parts:
+            urls.append(
+                path(
+                    "<path:object_id>/live.json",
+                    self.admin_site.admin_view(self.live_view),
+                    name=f"{info}_live",
+                )
+            )
+        return [*urls, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)

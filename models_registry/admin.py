@@ -8,6 +8,7 @@ from accounts import access
 from accounts.access import Capability
 from accounts.admin_scoping import TeamListFilter, TeamScopedAdmin
 from hpml_portal import charts
+from hpml_portal.admin_pages import ObjectPageAdmin
 from hpml_portal.admin_utils import admin_link, milliseconds
 from hpml_portal.errors import ServiceError
 
@@ -121,7 +122,7 @@ class RegisteredModelAdmin(TeamScopedAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(PromoteAdminMixin, TeamScopedAdmin):
+class ModelVersionAdmin(PromoteAdminMixin, ObjectPageAdmin, TeamScopedAdmin):
     selector = staticmethod(selectors.model_version_list)
     read_only = True
     list_display = [
@@ -184,6 +185,11 @@ class ModelVersionAdmin(PromoteAdminMixin, TeamScopedAdmin):
         "compare_versions",
     ]
     change_form_template = "admin/models_registry/modelversion/change_form.html"
+    object_buttons = (("archive_versions", "Archive"), ("restore_versions", "Restore"))
+
+    def button_offered(self, obj, action: str) -> bool:
+        archived = obj.archived_at is not None
+        return archived if action == "restore_versions" else not archived
 
     def get_urls(self):
         return [*self.promote_urls(), *super().get_urls()]

@@ -559,6 +559,7 @@ def _admin_rows() -> list[Row]:
 
 
 LIVE_PAGES = ("datasets_datasetversion", "experiments_trainingrun", "experiments_sweep")
+BUTTON_PAGES = (*LIVE_PAGES, "models_registry_modelversion")
 
 
 def _object_url(label: str, tail: str) -> Callable:
@@ -628,7 +629,7 @@ ADMIN_ROWS = _admin_rows() + [
     # Buttons on an object's page only POST.
     *(
         Row(f"admin:{label}_button", "GET", _object_url(label, "do/x/"), admin_expect(rest=405))
-        for label in LIVE_PAGES
+        for label in BUTTON_PAGES
     ),
     Row(
         "admin:datasets_datasetversion_upload",

@@ -58,7 +58,9 @@ def watch_training(page) -> list[str]:
     pytest.fail(f"the run did not end; progress seen: {seen}")
 
 
-def test_a_person_does_the_whole_job_in_the_portal(page, live_server, alive, team, digits_file):
+def test_a_person_does_the_whole_job_in_the_portal(
+    page, live_server, alive, team, digits, digits_file
+):
     url = live_server.url
     approver = person(team, "approver")
     log_in(page, live_server, approver.username, PASSWORD)
@@ -98,6 +100,12 @@ def test_a_person_does_the_whole_job_in_the_portal(page, live_server, alive, tea
     model = RegisteredModel.objects.get(name="digits", team=team)
     page.goto(f"{url}/admin/models_registry/registeredmodel/{model.pk}/change/")
     page.wait_for_function("document.getElementById('hpml-tryit-body').value.length > 10")
+    page.fill("#hpml-tryit-row", "7")  # a row of the uploaded data, as the example
+    page.click("#hpml-tryit-fetch")
+    page.wait_for_function(
+        "document.getElementById('hpml-tryit-label').textContent.startsWith('row 7')"
+    )
+    assert f"true label {digits[1][7]}" in page.inner_text("#hpml-tryit-label")
     page.click("#hpml-tryit-send")
     page.wait_for_function(
         "document.getElementById('hpml-tryit-answer').textContent.includes('predictions')"

@@ -141,3 +141,17 @@ def test_durations_read_in_milliseconds_rounded_to_their_size(value, shown):
     from hpml_portal.admin_utils import milliseconds
 
     assert milliseconds(value) == shown
+
+
+def test_a_version_page_archives_and_restores_with_its_buttons(client, team, model_version):
+    signed_in(client, team, "scientist")
+    page = f"/admin/models_registry/modelversion/{model_version.pk}/"
+
+    offered = client.get(f"{page}change/").content.decode()
+    client.post(f"{page}do/archive_versions/")
+    model_version.refresh_from_db()
+    archived_page = client.get(f"{page}change/").content.decode()
+
+    assert "do/archive_versions/" in offered and "do/restore_versions/" not in offered
+    assert model_version.archived_at is not None
+    assert "do/restore_versions/" in archived_page and "do/archive_versions/" not in archived_page
