@@ -80,7 +80,7 @@ def prediction_create(
     loaded = model_runtime_get(model_version)
     started = time.perf_counter()
     instances = payload
-    log = _Logger(model_version, requested, user, served)
+    log = PredictionLogger(model_version, requested, user, served)
     try:
         instances = rows_from_payload(payload, loaded.signature)
         batch = parse_instances(instances, loaded.signature, max_batch=settings.PREDICT_MAX_BATCH)
@@ -157,7 +157,7 @@ def _loggable(sample: list) -> list:
 
 
 @dataclass
-class _Logger:
+class PredictionLogger:
     """Logs a sampled share of a version's requests (its model's rate, else the setting's)."""
 
     model_version: ModelVersion

@@ -10,8 +10,9 @@ from models_registry.services import model_alias_set
 
 
 def predict(*args) -> dict:
+    """The command's answer, from this process: no worker is asked (--worker-wait 0)."""
     out = io.StringIO()
-    call_command("predict", "digits", *args, stdout=out)
+    call_command("predict", "digits", *args, "--worker-wait", "0", stdout=out)
     return json.loads(out.getvalue())
 
 
