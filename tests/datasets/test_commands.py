@@ -20,7 +20,6 @@ from django.core.management import CommandError, call_command
 from datasets.ingest import dataset_version_execute
 from datasets.models import Dataset, DatasetVersion
 from hpml_portal.management import waiting
-from tests.e2e.conftest import alive, worker  # noqa: F401 (fixtures of the real worker)
 from tests.factories import DatasetVersionFactory, TeamFactory, member
 from tests.helpers import broker_unreachable, stored_keys
 
