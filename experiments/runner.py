@@ -17,7 +17,7 @@ from django.db import transaction
 
 from datasets.selectors import dataset_version_feature_names, dataset_version_transforms
 from datasets.services import dataset_version_open
-from hpml_portal import mlflow_client
+from hpml_portal import mlflow_client, request_id
 from hpml_portal.jobs import Heartbeat
 from hpml_portal.storage import StoredObject, delete_quietly, save_content_addressed, sha256_file
 from models_registry.services import Artifact, model_version_register
@@ -133,6 +133,8 @@ def _execute(run_id: int) -> TrainingRun:
         }
         if run.retry_of_id:
             tags["hpml.retry_of"] = str(run.retry_of_id)
+        if request_id.current():  # the web request that queued the run (its X-Request-ID)
+            tags["hpml.request_id"] = request_id.current()
         if run.sweep_id:  # nested under the sweep's run in the MLflow UI
             tags["hpml.sweep_id"] = str(run.sweep_id)
             tags["mlflow.parentRunId"] = sweep_parent_run(run=run)

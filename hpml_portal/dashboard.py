@@ -12,10 +12,12 @@ from django.utils import timezone
 
 from accounts.access import Capability
 
+from . import queues
+
 SHOWN = 20  # rows per section
 FAILURES_SINCE = timedelta(days=1)
 HEALTH_SECONDS = 15  # how long the workers' and queues' state is kept (one check for everyone)
-QUEUES = ("default", "training")
+HEALTH_KEY = "hpml:dashboard:health"
 
 
 def dashboard(user) -> dict:
@@ -126,31 +128,37 @@ def _datasets(user) -> dict:
 
 
 def health() -> dict:
-    """The broker, the workers that answered a ping and the queues' depths, checked at most
-    once per HEALTH_SECONDS for every web process (kept in the cache)."""
-    key = "hpml:dashboard:health"
+    """The broker, the workers that answered a ping, the queues' depths and the queues
+    whose oldest job has waited over QUEUE_STALL_SECONDS (``stalled``: queue -> seconds),
+    checked at most once per HEALTH_SECONDS for every web process (kept in the cache). /readyz
+    and /metrics read the same."""
     try:
-        found = cache.get(key)
+        found = cache.get(HEALTH_KEY)
     except Exception:
         found = None
     if found is None:
         found = _check_health()
         with contextlib.suppress(Exception):  # the cache is down: checked again next time
-            cache.set(key, found, HEALTH_SECONDS)
+            cache.set(HEALTH_KEY, found, HEALTH_SECONDS)
     return found
 
 
 def _check_health() -> dict:
     from .celery import app
 
+    stalled = queues.stalled(queues.oldest_waiting())
     try:
         with app.connection_for_read() as connection:
             connection.ensure_connection(max_retries=1, timeout=2)
-            depths = {queue: _depth(connection.default_channel, queue) for queue in QUEUES}
+            depths = {q: _depth(connection.default_channel, q) for q in queues.QUEUES}
     except Exception as exc:
-        return {"broker": f"unreachable: {type(exc).__name__}", "workers": [], "queues": {}}
-    answered = app.control.inspect(timeout=1.0).ping() or {}
-    return {"broker": "ok", "workers": sorted(answered), "queues": depths}
+        broker = f"unreachable: {type(exc).__name__}"
+        return {"broker": broker, "workers": [], "queues": {}, "stalled": stalled}
+    try:
+        answered = app.control.inspect(timeout=1.0).ping() or {}
+    except Exception:  # the broker went away between the two: no worker seen this time
+        answered = {}
+    return {"broker": "ok", "workers": sorted(answered), "queues": depths, "stalled": stalled}
 
 
 def _depth(channel, queue: str) -> int:

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET
 
 from inference import warmup
 
+from . import queues
 from .storage import check_storage
 
 
@@ -38,10 +39,34 @@ def _may_see_detail(request) -> bool:
     return bool(user is not None and user.is_active and user.is_staff)
 
 
+def _workers_and_queues(errors: dict) -> dict:
+    """How many workers answer and which queues are stalled. A web process is ready without
+    workers, so neither makes /readyz fail. Read from the dashboard's check (shared by every
+    process, at most HEALTH_SECONDS old, pings wait 1 s at most); parts already found down
+    are not asked again."""
+    from .dashboard import health
+
+    if "database" in errors:
+        return {"workers": "unknown", "queues": "unknown"}
+    try:
+        found = health() if "broker" not in errors else {}
+        stalled = found.get("stalled")
+        if stalled is None:  # the broker is down (or an older process's check was kept)
+            stalled = queues.stalled(queues.oldest_waiting())
+    except Exception:
+        return {"workers": "unknown", "queues": "unknown"}
+    seen = len(found.get("workers", []))
+    workers = (
+        (f"{seen} seen" if seen else "none seen") if found.get("broker") == "ok" else "unknown"
+    )
+    return {"workers": workers, "queues": queues.describe(stalled)}
+
+
 @require_GET
 def readyz(request):
     """The database, the object storage and the broker can all be reached. Everyone learns
-    the status and which parts fail; staff and loopback callers also learn why."""
+    the status and which parts fail; staff and loopback callers also learn why. The workers
+    seen and the queues' state are told too, without changing the status."""
     checks, errors = {}, {}
     for name, check in (("database", _database), ("storage", check_storage), ("broker", _broker)):
         try:
@@ -52,6 +77,7 @@ def readyz(request):
             errors[name] = f"{type(exc).__name__}: {exc}"[:300]
     models_ready, models = warmup.readiness()
     checks["models"] = models
+    checks.update(_workers_and_queues(errors))
     if _may_see_detail(request):
         checks.update({name: f"error: {detail}" for name, detail in errors.items()})
         failed = warmup.failures()

@@ -1,11 +1,16 @@
 """``GET /metrics``: Prometheus text format, names prefixed ``hpml_``.
 
-The values are read from the database when scraped, so every web process answers the same
-whatever it served itself: requests to the scoring URLs by model, version and status (from
-``ServingCount``), log rows dropped, versions whose stored file failed its check, MLflow
-mirrors that failed, training runs by status. With METRICS_TOKEN set, a scrape must send
-``Authorization: Bearer <METRICS_TOKEN>``; without it, only callers on this machine are
-answered (not requests a proxy forwarded).
+Two kinds of values. Most are read from the database (and the broker) when scraped, so every
+web process answers the same whatever it served itself: requests to the scoring URLs by model,
+version and status (from ``ServingCount``), log rows dropped, versions whose stored file failed
+its check, MLflow mirrors that failed, training runs by status, dataset versions by status and
+the bytes of the READY ones, how long each queue's oldest job has waited; and, from the
+dashboard's shared check (at most HEALTH_SECONDS old), the broker, its queues' depths and the
+workers answering a ping. The rest are this process's own (``hpml_portal.instruments``):
+request latency by view, predictions by outcome and their latency, model cache hits and loads.
+
+With METRICS_TOKEN set, a scrape must send ``Authorization: Bearer <METRICS_TOKEN>``; without
+it, only callers on this machine are answered (not requests a proxy forwarded).
 """
 
 import hmac
@@ -17,9 +22,9 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from . import instruments, queues
 from .health import LOOPBACK
-
-UNKNOWN_MODEL = "(none)"  # requests that found no model: their names are the caller's words
+from .instruments import UNKNOWN_MODEL
 
 
 def _refusal(request) -> JsonResponse | None:
@@ -55,6 +60,10 @@ class _Platform:
         yield _integrity()
         yield _mirrors()
         yield _runs()
+        yield from _datasets()
+        yield _waiting()
+        yield from _broker()
+        yield from instruments.process_families()
 
 
 def _serving():
@@ -134,3 +143,56 @@ def _runs() -> GaugeMetricFamily:
     for status in RUN_STATUSES:
         runs.add_metric([str(status)], counted.get(status, 0))
     return runs
+
+
+def _datasets():
+    from datasets.models import VERSION_STATUSES, DatasetVersion
+
+    versions = GaugeMetricFamily(
+        "hpml_dataset_versions", "Dataset versions by status", labels=["status"]
+    )
+    stored = GaugeMetricFamily(
+        "hpml_dataset_ready_bytes", "Bytes of the stored files of READY dataset versions"
+    )
+    rows = DatasetVersion.objects.values("status").annotate(n=Count("id"), size=Sum("size_bytes"))
+    found = {row["status"]: row for row in rows}
+    for status in VERSION_STATUSES:
+        versions.add_metric([str(status)], found.get(status, {}).get("n", 0))
+    stored.add_metric([], found.get("READY", {}).get("size") or 0)
+    yield versions
+    yield stored
+
+
+def _waiting() -> GaugeMetricFamily:
+    oldest = GaugeMetricFamily(
+        "hpml_queue_oldest_waiting_seconds",
+        "How long the oldest job waiting for a worker on each queue has waited (0: none waits)",
+        labels=["queue"],
+    )
+    for queue, seconds in queues.oldest_waiting().items():
+        oldest.add_metric([queue], seconds)
+    return oldest
+
+
+def _broker():
+    """The broker, its queues and the workers, as the dashboard last checked them (shared,
+    at most HEALTH_SECONDS old): a broker that is down reads 0, never an error."""
+    from .dashboard import health
+
+    try:
+        found = health()
+    except Exception:
+        found = {"broker": "unreachable", "workers": [], "queues": {}}
+    up = found["broker"] == "ok"
+    yield GaugeMetricFamily("hpml_broker_up", "1 when the broker answers, else 0", value=int(up))
+    yield GaugeMetricFamily(
+        "hpml_workers_seen",
+        "Celery workers that answered a ping (every queue; 0 while the broker is down)",
+        value=len(found["workers"]),
+    )
+    depth = GaugeMetricFamily(
+        "hpml_queue_depth", "Messages waiting on the broker, by queue", labels=["queue"]
+    )
+    for queue, count in sorted(found["queues"].items()):
+        depth.add_metric([queue], count)
+    yield depth

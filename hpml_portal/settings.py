@@ -37,6 +37,31 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# --- HTTPS ------------------------------------------------------------------------------------
+
+# Off unless set: the demo and the tests serve plain http on loopback. A deployment behind a
+# TLS-terminating proxy turns them on (deploy/k8s/base/configmap.yaml) and names the header the
+# proxy sets, e.g. "HTTP_X_FORWARDED_PROTO,https". Trust that header only when every request
+# comes through the proxy: a client reaching the process directly could send it.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_PROXY_SSL_HEADER = (
+    tuple(part.strip() for part in env.tuple("SECURE_PROXY_SSL_HEADER", default=())) or None
+)
+if SECURE_PROXY_SSL_HEADER is not None and (
+    len(SECURE_PROXY_SSL_HEADER) != 2 or not SECURE_PROXY_SSL_HEADER[0].startswith("HTTP_")
+):
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER must be a request header and its value, "
+        'e.g. "HTTP_X_FORWARDED_PROTO,https"'
+    )
+# Kubelet probes and in-cluster scrapes talk plain http to the pod: never redirect them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+
 INSTALLED_APPS = [
     "accounts.admin_apps.PortalAdminConfig",
     "django.contrib.auth",
@@ -58,6 +83,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer, refusals by the middleware below included, carries its request id
+    # and is timed.
+    "hpml_portal.request_id.RequestIdMiddleware",
+    "hpml_portal.instruments.RequestMetrics",
     "django.middleware.security.SecurityMiddleware",
     "hpml_portal.middleware.RefuseNulCharacters",
     "hpml_portal.middleware.RefuseOversizedBodies",
@@ -406,11 +435,29 @@ USE_TZ = True
 LOGIN_URL = "admin:login"
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# "text": one plain line per record; "json": one JSON object per line (hpml_portal/logs.py).
+# Either way each record knows its request id; the Celery workers log the same way.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
+# A queue whose oldest job has waited longer than this (no worker took it) is called stalled
+# by /readyz, /metrics and the dashboard.
+QUEUE_STALL_SECONDS = env.int("QUEUE_STALL_SECONDS", default=300)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "hpml_portal.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "hpml_portal.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},

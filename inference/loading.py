@@ -5,6 +5,7 @@ import threading
 
 from django.conf import settings
 
+from hpml_portal import instruments
 from hpml_portal.storage import local_copy
 from models_registry.models import ModelVersion
 from models_registry.services import model_version_record_integrity
@@ -35,7 +36,9 @@ def is_loaded(model_version: ModelVersion) -> bool:
 
 def model_runtime_get(model_version: ModelVersion):
     """The loaded, verified and warmed model of a version (loaded once per process)."""
-    return _cache().get(_key(model_version), lambda: _load(model_version))
+    return instruments.model_cache_get(
+        _cache().get, _key(model_version), lambda: _load(model_version)
+    )
 
 
 def _load(model_version: ModelVersion):

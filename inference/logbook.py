@@ -15,13 +15,16 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+
+from hpml_portal import instruments
 
 from .models import PredictionLog, ServingCount
 
@@ -39,6 +42,7 @@ class Served:
     version: int = 0
     instances: int = 0
     log_dropped: bool = False
+    started: float = field(default_factory=time.perf_counter)  # for this process's latency
 
 
 def _minute() -> datetime:
@@ -81,6 +85,7 @@ class Writer:
         return True
 
     def count(self, served: Served, status: int) -> None:
+        instruments.prediction_answered(served, status)  # this process's own /metrics
         key = _count_key(served, status)
         values = (1, served.instances, int(served.log_dropped))
         if not self.background():

@@ -2,7 +2,8 @@
 
 The tests read deploy/ (Dockerfile, docker-compose files, Kubernetes manifests) as data and
 check them against settings.py, the URLconf and each other. They build no image and start no
-container; they touch no database.
+container; they touch no database. The Kubernetes objects are those `kubectl apply -k` creates
+(tests/deploy/render.py).
 """
 
 import ast
@@ -16,9 +17,13 @@ from urllib.parse import urlsplit
 import yaml
 from django.conf import settings
 
+from tests.deploy.render import render
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-K8S = DEPLOY / "k8s"
+K8S_ROOT = DEPLOY / "k8s"
+K8S = K8S_ROOT / "base"
+GPU_OVERLAY = K8S_ROOT / "overlays" / "gpu"
 DOCKERFILE = DEPLOY / "Dockerfile"
 COMPOSE = DEPLOY / "docker-compose.yml"
 COMPOSE_GPU = DEPLOY / "docker-compose.gpu.yml"
@@ -35,6 +40,7 @@ NON_SETTINGS_VARIABLES = {
     "KERAS_BACKEND",
     "TF_CPP_MIN_LOG_LEVEL",
     "GUNICORN_CMD_ARGS",
+    "CUDA_CACHE_PATH",
 }
 # What every process running the portal's code must be told (directly or as <NAME>_FILE).
 REQUIRED_APP_VARIABLES = {
@@ -102,9 +108,9 @@ def k8s_documents() -> list[tuple[str, dict]]:
     return docs
 
 
-def applied_documents() -> list[dict]:
+def applied_documents(folder: Path = K8S) -> list[dict]:
     """The objects `kubectl apply -k` creates (the Secret example is not one of them)."""
-    return [doc for name, doc in k8s_documents() if name != "secret.example.yaml"]
+    return render(folder)
 
 
 def kustomization() -> dict:
@@ -122,18 +128,19 @@ def pod_spec(doc: dict) -> dict | None:
     return doc["spec"]["template"]["spec"]
 
 
-def workloads() -> list[tuple[dict, dict]]:
-    return [(doc, pod_spec(doc)) for doc in applied_documents() if pod_spec(doc) is not None]
+def workloads(folder: Path = K8S) -> list[tuple[dict, dict]]:
+    docs = applied_documents(folder)
+    return [(doc, pod_spec(doc)) for doc in docs if pod_spec(doc) is not None]
 
 
 def containers(spec: dict) -> list[dict]:
     return spec.get("initContainers", []) + spec["containers"]
 
 
-def app_containers() -> list[tuple[dict, dict, dict]]:
+def app_containers(folder: Path = K8S) -> list[tuple[dict, dict, dict]]:
     return [
         (doc, spec, container)
-        for doc, spec in workloads()
+        for doc, spec in workloads(folder)
         for container in containers(spec)
         if container["image"].startswith(f"{IMAGE}:")
     ]

@@ -51,8 +51,10 @@ def test_ingest_train_promote_and_predict_through_the_api(alive, api_client):
             "hyperparameters": {"epochs": 8, "learning_rate": 0.005},
         },
         format="json",
+        HTTP_X_REQUEST_ID="e2e-train-1",
     )
     assert answer.status_code == 202, answer.content
+    assert answer["X-Request-ID"] == "e2e-train-1"
     run = poll(
         api_client,
         f"/api/v1/runs/{answer.json()['id']}/",
@@ -94,7 +96,10 @@ def test_ingest_train_promote_and_predict_through_the_api(alive, api_client):
         timeout=60,
         message="the MLflow alias",
     )
-    assert client.get_run(run["mlflow_run_id"]).data.metrics["test_accuracy"] > 0.8
+    tracked = client.get_run(run["mlflow_run_id"]).data
+    assert tracked.metrics["test_accuracy"] > 0.8
+    # The worker held the id of the request that queued the run (from the task's message).
+    assert tracked.tags["hpml.request_id"] == "e2e-train-1"
 
 
 def _mlflow_alias(client, name: str, alias: str) -> str | None:

@@ -1,6 +1,18 @@
 import json
 
 import pytest
+from django.core.cache import cache
+
+from hpml_portal.dashboard import HEALTH_KEY
+from tests.helpers import broker_unreachable
+
+
+@pytest.fixture(autouse=True)
+def fresh_health():
+    """Workers and queues as checked now, not as another test's check left them (shared)."""
+    cache.delete(HEALTH_KEY)
+    yield
+    cache.delete(HEALTH_KEY)
 
 
 @pytest.mark.django_db
@@ -20,6 +32,8 @@ def test_readyz_checks_the_database_storage_and_broker(client):
         "storage": "ok",
         "broker": "ok",
         "models": "not preloaded",  # this process was not started as a web process
+        "workers": "none seen",  # told, but a web process is ready without workers
+        "queues": "ok",
     }
 
 
@@ -50,9 +64,27 @@ def test_readyz_tells_an_anonymous_remote_caller_only_which_part_fails(client, s
     assert answer.status_code == 503
     assert answer.json() == {
         "status": "unavailable",
-        "checks": {"database": "ok", "storage": "error", "broker": "ok", "models": "not preloaded"},
+        "checks": {
+            "database": "ok",
+            "storage": "error",
+            "broker": "ok",
+            "models": "not preloaded",
+            "workers": "none seen",
+            "queues": "ok",
+        },
     }
     assert b"HeadBucket" not in answer.content and b"127.0.0.1" not in answer.content
+
+
+@pytest.mark.django_db
+def test_readyz_with_the_broker_down_does_not_ask_for_workers(client):
+    with broker_unreachable():
+        answer = client.get("/readyz", REMOTE_ADDR="203.0.113.9")
+
+    assert answer.status_code == 503
+    checks = answer.json()["checks"]
+    assert checks["broker"] == "error" and checks["workers"] == "unknown"
+    assert checks["queues"] == "ok"  # from the database, which answers
 
 
 @pytest.mark.django_db

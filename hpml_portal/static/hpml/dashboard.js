@@ -56,6 +56,11 @@
     const queues = Object.entries(h.queues).map(([q, n]) => q + " " + n).join(", ");
     document.getElementById("hpml-health").textContent =
       "broker " + h.broker + "; " + workers + "; queued: " + queues;
+    const stalled = Object.entries(h.stalled || {});
+    const warning = document.getElementById("hpml-stalled");
+    warning.hidden = !stalled.length;
+    warning.querySelector("li").textContent = "No worker has taken a job for a while: " +
+      stalled.map(([q, s]) => q + " (oldest waiting " + s + " s)").join(", ");
   }
 
   function render(data) {
