@@ -18,6 +18,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
 
+from hpml_portal.errors import StorageUnavailable
 from hpml_portal.jobs import Heartbeat, JobStatus, job_claim, job_finish, job_release
 from hpml_portal.storage import (
     ObjectTooLarge,
@@ -107,7 +108,14 @@ class Claim:
 
 
 def _transient_errors() -> tuple:
-    return (TransientSourceError, BotoCoreError, ClientError, OperationalError, InterfaceError)
+    return (
+        TransientSourceError,
+        StorageUnavailable,
+        BotoCoreError,
+        ClientError,
+        OperationalError,
+        InterfaceError,
+    )
 
 
 def _is_transient(exc: Exception) -> bool:
@@ -123,7 +131,7 @@ def _readable(exc: Exception) -> str:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"storage answered {error.get('Code', '?')}: {error.get('Message', exc)}"
-    if isinstance(exc, TransientSourceError):
+    if isinstance(exc, TransientSourceError | StorageUnavailable):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 

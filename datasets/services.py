@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError, Q
 
@@ -19,10 +18,11 @@ from accounts.access import Capability
 from accounts.models import Team
 from accounts.selectors import team_default
 from hpml_portal.errors import PayloadTooLarge
-from hpml_portal.jobs import job_finish, job_reopen, job_send
+from hpml_portal.jobs import broker_failure, job_finish, job_reopen, job_send
 from hpml_portal.storage import (
     ObjectTooLarge,
     delete_quietly,
+    exists,
     local_copy,
     sha256_file,
     stage_stream,
@@ -112,7 +112,7 @@ def dataset_version_ingest(
         return _create_version(team, dataset_name, fmt, source, spec, user), True
     except Exception:
         if "staging" in spec and made and not object_in_use(spec["staging"]):
-            delete_quietly(spec["staging"])
+            _remove_object(spec["staging"])
         raise
 
 
@@ -201,9 +201,11 @@ def _enqueue(version: DatasetVersion) -> None:
     try:
         job_send(DatasetVersion, version.pk)
     except Exception as exc:  # the broker is down: say so on the version, do not leave it PENDING
-        logger.exception("could not enqueue ingestion of %s", version)
+        logger.warning("could not queue the ingestion of %s: %s", version, exc)
         dataset_version_fail(
-            version_id=version.pk, error=f"could not queue the ingestion: {exc}", keep_source=True
+            version_id=version.pk,
+            error=f"could not queue the ingestion: {broker_failure(exc)}",
+            keep_source=True,
         )
 
 
@@ -264,7 +266,7 @@ def dataset_version_retry(*, version: DatasetVersion, user=None) -> DatasetVersi
     if version.duplicate_of_id is not None:
         raise VersionConflict(f"{version.ref} failed because {version.error}: nothing to retry")
     staging = version.source_spec.get("staging")
-    gone = staging is None or not default_storage.exists(staging)
+    gone = staging is None or not exists(staging)
     if version.source_kind == Source.UPLOAD and gone:
         raise VersionConflict(
             f"the file uploaded for {version.ref} is no longer kept (it could never be ingested): "

@@ -18,6 +18,7 @@ from django.db import transaction
 from datasets.selectors import dataset_version_feature_names, dataset_version_transforms
 from datasets.services import dataset_version_open
 from hpml_portal import mlflow_client, request_id
+from hpml_portal.errors import ServiceError
 from hpml_portal.jobs import Heartbeat
 from hpml_portal.storage import StoredObject, delete_quietly, save_content_addressed, sha256_file
 from models_registry.services import Artifact, model_version_register
@@ -120,6 +121,7 @@ def _execute(run_id: int) -> TrainingRun:
         pk=run_id
     )
     stored: StoredObject | None = None
+    tracker: mlflow_client.RunTracker | None = None
     try:
         experiment = run.experiment
         tags = {
@@ -215,8 +217,39 @@ def _execute(run_id: int) -> TrainingRun:
     except Exception as exc:
         logger.exception("run %s failed", run_id)
         if stored is not None and stored.created:
-            delete_quietly(stored.name)
-        return training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
+            _remove_model(stored.name)
+        if tracker is not None and tracker.left_open:
+            _end_mlflow_run_later(tracker.run_id)
+        return training_run_fail(run_id=run_id, error=failure_reason(exc))
+
+
+def failure_reason(exc: Exception) -> str:
+    """A failed run's error in one line. A service that could not be reached is named, with
+    the way out: the run can be retried once it is back."""
+    if mlflow_client.is_unreachable(exc):
+        return f"{mlflow_client.unreachable_reason(exc)}: retry the run once it is back"
+    if isinstance(exc, ServiceError):  # e.g. the storage is down: its message is for people
+        return str(exc)
+    text = " ".join(str(exc).split())  # some libraries' messages span lines
+    return f"{type(exc).__name__}: {text}"[:2000]
+
+
+def _remove_model(name: str) -> None:
+    # The run fails for the error being handled; a model file left behind is only space.
+    try:
+        delete_quietly(name)
+    except Exception:
+        logger.exception("could not remove %s from storage", name)
+
+
+def _end_mlflow_run_later(mlflow_run_id: str) -> None:
+    """MLflow could not be told the run failed: a worker tells it once it answers again."""
+    from .tasks import end_mlflow_run
+
+    try:
+        end_mlflow_run.delay(mlflow_run_id, TrainingRun.Status.FAILED)
+    except Exception:  # the broker is down too: MLflow shows the run running
+        logger.exception("could not queue the end of MLflow run %s", mlflow_run_id)
 
 
 def _portal_url(path: str) -> str:

@@ -13,7 +13,15 @@ from accounts.models import Team
 from accounts.selectors import team_default
 from datasets.models import DatasetVersion
 from hpml_portal.errors import Conflict, InvalidRequest
-from hpml_portal.jobs import job_beat, job_claim, job_finish, job_flag, job_reaped, job_send
+from hpml_portal.jobs import (
+    broker_failure,
+    job_beat,
+    job_claim,
+    job_finish,
+    job_flag,
+    job_reaped,
+    job_send,
+)
 from hpml_portal.validation import check_name
 
 from .models import Experiment, TrainingRun
@@ -261,8 +269,11 @@ def enqueue_run(run: TrainingRun) -> None:
     try:
         job_send(TrainingRun, run.pk)
     except Exception as exc:  # the broker is down: say so on the run, do not leave it QUEUED
-        logger.exception("could not enqueue %s", run)
-        training_run_fail(run_id=run.pk, error=f"could not queue the run: {exc}")
+        logger.warning("could not queue %s: %s", run, exc)
+        training_run_fail(
+            run_id=run.pk,
+            error=f"could not queue the run: {broker_failure(exc)}; retry it once it is back",
+        )
 
 
 def training_run_claim(*, run_id: int, worker: str = "") -> bool:

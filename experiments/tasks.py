@@ -29,7 +29,8 @@ def train_run(self, run_id: int) -> None:
     try:
         training_run_execute(run_id=run_id, worker=self.request.hostname or socket.gethostname())
     except Exception as exc:  # e.g. the database went away mid-run
-        services.training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, as the runner's
+        services.training_run_fail(run_id=run_id, error=reason)
         raise
     finally:
         _settle_sweep_of(run_id)
@@ -52,11 +53,14 @@ def _settle_sweep_of(run_id: int) -> None:
 @shared_task(
     name="experiments.tasks.end_mlflow_run",
     autoretry_for=(Exception,),
-    max_retries=5,
+    # Backing off up to ten minutes between tries: MLflow may be down for a while (it is
+    # often why the run could not be ended there by its worker).
+    max_retries=10,
     retry_backoff=True,
 )
 def end_mlflow_run(mlflow_run_id: str, status: str) -> None:
-    """Mark an MLflow run ended, for runs closed without their worker (the reaper)."""
+    """Mark an MLflow run ended, for runs closed without their worker (the reaper), or whose
+    worker could not reach MLflow when the run failed."""
     from hpml_portal import mlflow_client
 
     mlflow_client.terminate_run(mlflow_run_id, status)

@@ -45,3 +45,7 @@ class PayloadTooLarge(ServiceError):
     """A request body, or the files in it, over the upload limit: refused before more is read."""
 
     http_status = 413
+
+
+class StorageUnavailable(Unavailable):
+    """The object storage cannot be reached, or failed on its side: trying later may work."""

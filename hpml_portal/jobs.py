@@ -178,6 +178,12 @@ def job_reopen(model: type[Job], pk: int, **fields) -> bool:
     )
 
 
+def broker_failure(exc: BaseException) -> str:
+    """Why a message could not be sent, in words for the job's error and the API's 503: the
+    broker's address stays in the log (``exc`` names it), out of what every caller reads."""
+    return f"the broker cannot be reached ({type(exc).__name__})"
+
+
 def job_send(model: type[Job], pk: int) -> None:
     """Send the job's message and record when; raises when the broker cannot take it."""
     from celery import current_app
@@ -223,20 +229,26 @@ def job_reap(*, stale_after: int, requeue_after: int) -> list[tuple[str, int, st
             Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created_at__lt=cutoff)
         )
         pks = [] if moving else list(waiting.values_list("pk", flat=True))
-        requeued = [pk for pk in pks if _resend(model, pk)]
+        requeued = _resend(model, pks)
         done += [(kind, pk, "reaped") for pk in reaped]
         done += [(kind, pk, "requeued") for pk in requeued]
     return done
 
 
-def _resend(model: type[Job], pk: int) -> bool:
-    try:
-        job_send(model, pk)
-    except Exception:  # the broker is down: the next round tries again
-        logger.exception("could not send %s %s again", model.__name__, pk)
-        return False
-    logger.warning("sent %s %s again: it waited too long", model.__name__, pk)
-    return True
+def _resend(model: type[Job], pks: list[int]) -> list[int]:
+    """Send again the message of each job; the ones sent. The first one the broker refuses
+    ends the round for this kind of job: each would wait out the publish retries in turn, and
+    the next round tries them all again."""
+    sent = []
+    for pk in pks:
+        try:
+            job_send(model, pk)
+        except Exception as exc:
+            logger.warning("could not send %s %s again (nor the rest): %s", model.__name__, pk, exc)
+            break
+        logger.warning("sent %s %s again: it waited too long", model.__name__, pk)
+        sent.append(pk)
+    return sent
 
 
 class Heartbeat:

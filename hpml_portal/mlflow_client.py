@@ -51,6 +51,33 @@ def _client() -> MlflowClient:
     return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI)
 
 
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the tracking server could not be reached: no connection, a
+    timeout, or its 5xx answers once MLflow's own retries (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``)
+    ran out."""
+    return _network_error(exc) is not None
+
+
+def unreachable_reason(exc: BaseException) -> str:
+    """One line on why the tracking server was not reached, without its address (the log has
+    the whole error)."""
+    kind = type(_network_error(exc) or exc).__name__
+    return f"the MLflow tracking server cannot be reached ({kind})"
+
+
+def _network_error(exc: BaseException) -> BaseException | None:
+    # MLflow raises its own exception inside the handler of the network error, so the
+    # network error is in the chain (as its context).
+    import requests
+
+    seen, hops = exc, 0
+    while seen is not None and hops < 10:
+        if isinstance(seen, requests.exceptions.RequestException):
+            return seen
+        seen, hops = seen.__cause__ or seen.__context__, hops + 1
+    return None
+
+
 def experiment_id(name: str) -> str:
     """The MLflow experiment named ``name``, created on first use."""
     client = _client()
@@ -79,6 +106,8 @@ class RunTracker:
 
     def __init__(self, run_id: str, experiment_id: str):
         self.run_id, self.experiment_id = run_id, experiment_id
+        # True when the run failed and MLflow could not be told: it shows the run running.
+        self.left_open = False
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpml-mlflow")
         self._sent: list[Future] = []
         self._pending: list[Metric] = []
@@ -204,7 +233,11 @@ def tracked_run(
         tracker.flush()
     except BaseException:
         tracker.close()
-        mlflow.end_run(status="FAILED")
+        try:
+            mlflow.end_run(status="FAILED")
+        except Exception:  # the block's error is the one to raise; the run stays open there
+            logger.warning("could not end MLflow run %s", tracker.run_id, exc_info=True)
+            tracker.left_open = True
         raise
     tracker.close()
     if mlflow.active_run() is not None:

@@ -6,6 +6,7 @@ before the first byte, so reads stream into a temporary file with boto3 instead.
 """
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -21,12 +22,70 @@ from typing import BinaryIO
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
 
+from .errors import StorageUnavailable
+
+logger = logging.getLogger(__name__)
+
 CHUNK_SIZE = 1024 * 1024
 SINGLE_COPY_LIMIT = 5 * 1024**3  # the largest object S3's CopyObject copies in one request
 
 
 class ObjectTooLarge(ValueError):
     """More bytes arrived than the caller allows."""
+
+
+# Answers of an S3 server that say "not now" rather than "no": worth trying again later.
+PASSING_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling"}
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the storage could not be reached or failed on its side (no
+    connection, a timeout, a 5xx answer), as opposed to refusing the request itself."""
+    from boto3.exceptions import S3UploadFailedError
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, StorageUnavailable | ConnectionError | HTTPClientError):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or exc.response.get("Error", {}).get("Code") in PASSING_CODES
+    if isinstance(exc, S3UploadFailedError):  # boto3's wrapper of a failed part upload
+        cause = exc.__cause__ or exc.__context__
+        return cause is None or is_unreachable(cause)
+    return False
+
+
+@contextmanager
+def reaching_storage(doing: str) -> Iterator[None]:
+    """Turn the storage being down (see ``is_unreachable``) into ``StorageUnavailable``, whose
+    message says what could not be done without naming hosts or keys (it reaches API callers:
+    the log has the full error); any other error passes unchanged."""
+    try:
+        yield
+    except StorageUnavailable:
+        raise
+    except Exception as exc:
+        if not is_unreachable(exc):
+            raise
+        # Debug only: the caller reports the failure (a command's one line, a 503, a job's
+        # error), and /readyz tells staff what the endpoint answered.
+        logger.debug("the object storage failed while %s: %s", doing, exc)
+        raise StorageUnavailable(
+            f"the object storage cannot be reached now ({doing}: {_kind(exc)}); "
+            "try again once it is back"
+        ) from exc
+
+
+def _kind(exc: BaseException) -> str:
+    from botocore.exceptions import ClientError, ConnectionError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+        return f"it answered {status} {error.get('Code', '')}".rstrip()
+    if isinstance(exc, ConnectionError):
+        return "no connection"
+    return type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -49,10 +108,15 @@ def save_content_addressed(path: Path, *, sha256: str, prefix: str, suffix: str)
     """Store a local file under ``prefix/<sha256><suffix>`` unless that object already exists."""
     name = f"{prefix}/{sha256}{suffix}"
     size = path.stat().st_size
-    if default_storage.exists(name):
-        return StoredObject(name=name, sha256=sha256, size=size, created=False)
-    with open(path, "rb") as f:
-        saved = default_storage.save(name, File(f, name=name))
+    with reaching_storage("storing a file"):
+        if default_storage.exists(name):
+            return StoredObject(name=name, sha256=sha256, size=size, created=False)
+        try:
+            with open(path, "rb") as f:
+                saved = default_storage.save(name, File(f, name=name))
+        except Exception:
+            _remove_after_failure(name)
+            raise
     return StoredObject(name=saved, sha256=sha256, size=size, created=True)
 
 
@@ -64,7 +128,8 @@ def local_copy(name: str) -> Iterator[Path]:
         return
     fd, tmp = tempfile.mkstemp(prefix="hpml-", suffix=Path(name).suffix)
     try:
-        with os.fdopen(fd, "wb") as out:
+        # Only the download is the storage's: errors of the caller's block pass unchanged.
+        with os.fdopen(fd, "wb") as out, reaching_storage("reading a stored file"):
             stored = default_storage.open(name, "rb")
             s3_object = getattr(stored, "obj", None)  # django-storages' S3File
             if s3_object is not None:
@@ -113,9 +178,10 @@ def stage_stream(
     name = f"{prefix}/{uuid.uuid4().hex}{suffix}"
     reader = _HashingReader(source, max_bytes)
     try:
-        saved = default_storage.save(name, File(reader, name=name))
+        with reaching_storage("storing the upload"):
+            saved = default_storage.save(name, File(reader, name=name))
     except Exception:
-        delete_quietly(name)
+        _remove_after_failure(name)
         raise
     return StoredObject(
         name=saved, sha256=reader.digest.hexdigest(), size=reader.size, created=True
@@ -126,23 +192,24 @@ def store_file(path: Path, *, name: str) -> StoredObject:
     """Store a local file under ``name`` (unless an object is there already), in parallel
     parts on S3: a large file goes at the speed of ``upload_file``."""
     size = path.stat().st_size
-    if default_storage.exists(name):
-        return StoredObject(name=name, sha256="", size=size, created=False)
-    bucket = getattr(default_storage, "bucket", None)
-    if bucket is None:
-        with open(path, "rb") as f:
-            saved = default_storage.save(name, File(f, name=name))
-        return StoredObject(name=saved, sha256="", size=size, created=True)
-    try:
-        bucket.upload_file(
-            str(path),
-            _s3_key(name),
-            ExtraArgs=default_storage._get_write_parameters(name),
-            Config=default_storage.transfer_config,
-        )
-    except Exception:
-        delete_quietly(name)
-        raise
+    with reaching_storage("storing a file"):
+        if default_storage.exists(name):
+            return StoredObject(name=name, sha256="", size=size, created=False)
+        bucket = getattr(default_storage, "bucket", None)
+        if bucket is None:
+            with open(path, "rb") as f:
+                saved = default_storage.save(name, File(f, name=name))
+            return StoredObject(name=saved, sha256="", size=size, created=True)
+        try:
+            bucket.upload_file(
+                str(path),
+                _s3_key(name),
+                ExtraArgs=default_storage._get_write_parameters(name),
+                Config=default_storage.transfer_config,
+            )
+        except Exception:
+            _remove_after_failure(name)
+            raise
     return StoredObject(name=name, sha256="", size=size, created=True)
 
 
@@ -153,6 +220,11 @@ def download_with_digest(
 
     One GET read in order: hashing needs the bytes in order anyway, and ranged parallel
     reads were several times slower against the S3 test endpoint."""
+    with reaching_storage("reading a stored file"):
+        return _download_with_digest(name, out, progress)
+
+
+def _download_with_digest(name: str, out: BinaryIO, progress) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
     bucket = getattr(default_storage, "bucket", None)
     if bucket is None:
@@ -192,6 +264,11 @@ def _s3_key(name: str) -> str:
 def copy_object(source: str, target: str) -> bool:
     """Copy the stored object ``source`` to ``target`` inside storage (server-side on S3);
     False, and nothing copied, when ``target`` already exists."""
+    with reaching_storage("copying a stored file"):
+        return _copy_object(source, target)
+
+
+def _copy_object(source: str, target: str) -> bool:
     if default_storage.exists(target):
         return False
     bucket = getattr(default_storage, "bucket", None)
@@ -212,8 +289,26 @@ def copy_object(source: str, target: str) -> bool:
 
 def delete_quietly(name: str) -> None:
     """Remove a stored object if it is there; used when undoing a failed write."""
-    if name and default_storage.exists(name):
-        default_storage.delete(name)
+    with reaching_storage("removing a stored file"):
+        if name and default_storage.exists(name):
+            default_storage.delete(name)
+
+
+def _remove_after_failure(name: str) -> None:
+    # The write failed, most likely because the storage is down: its error is the one to
+    # report, not this cleanup's. (A multipart upload cut short leaves no object at all, only
+    # parts that S3 keeps until the upload is aborted or expired by a lifecycle rule.)
+    try:
+        delete_quietly(name)
+    except Exception:
+        logger.warning("could not remove %s after a failed write", name)
+
+
+def exists(name: str) -> bool:
+    """Whether the stored object ``name`` exists; ``StorageUnavailable`` when that cannot be
+    known now."""
+    with reaching_storage("looking for a stored file"):
+        return default_storage.exists(name)
 
 
 def check_storage() -> None:

@@ -3,12 +3,11 @@
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts import access
@@ -20,6 +19,15 @@ from hpml_portal.errors import Conflict, InvalidRequest
 from hpml_portal.storage import download_with_digest
 from hpml_portal.validation import check_name
 
+from .mirror import (  # noqa: F401 (the mirror's services are called from here too)
+    MAX_MIRROR_ATTEMPTS,
+    MirrorNotReady,
+    _queue,
+    mirror_catch_up,
+    mirror_failed,
+    model_alias_mirror,
+    model_version_mirror,
+)
 from .models import (
     AliasEvent,
     MirrorState,
@@ -35,10 +43,6 @@ logger = logging.getLogger(__name__)
 
 class RegistryError(InvalidRequest):
     """A registry request that cannot be carried out; the message says why."""
-
-
-class MirrorNotReady(RuntimeError):
-    """An alias cannot be mirrored before its version is; the task tries again."""
 
 
 class VersionIsArchived(RegistryError, Conflict):
@@ -322,101 +326,9 @@ def model_version_export(*, model_version: ModelVersion, folder: Path, user=None
     return [keras_file, signature_file]
 
 
-def _queue(task_name: str, *args) -> None:
-    from . import tasks
-
-    try:
-        getattr(tasks, task_name).delay(*args)
-    except Exception:  # our registry is right; the MLflow mirror catches up on the next change
-        logger.exception("could not queue %s%s", task_name, args)
-
-
-def model_version_mirror(*, version_id: int) -> str:
-    """Register a version in the MLflow registry once (idempotent), then bring the MLflow
-    aliases that point at it up to date. Returns the MLflow version."""
-    from hpml_portal import mlflow_client
-
-    version = ModelVersion.objects.select_related("model__team").get(pk=version_id)
-    if not version.mlflow_version and version.mlflow_model_uri:
-        mlflow_version = mlflow_client.register_model(
-            version.mlflow_model_uri, _mlflow_name(version.model)
-        )
-        ModelVersion.objects.filter(pk=version.pk, mlflow_version="").update(
-            mlflow_version=mlflow_version
-        )
-    if version.mlflow_model_uri:
-        ModelVersion.objects.filter(pk=version.pk).update(
-            mirror_state=MirrorState.OK, mirror_error=""
-        )
-    for alias in version.aliases.values_list("alias", flat=True):
-        model_alias_mirror(model_id=version.model_id, alias=alias)
-    return ModelVersion.objects.values_list("mlflow_version", flat=True).get(pk=version.pk)
-
-
 def model_version_record_integrity(*, version_id: int, error: str) -> None:
     """Record why a version's stored file could not be served (empty: it loaded), so the
     registry shows it before anyone asks for that version again."""
     ModelVersion.objects.filter(pk=version_id).exclude(integrity_error=error[:2000]).update(
         integrity_error=error[:2000]
     )
-
-
-def mirror_failed(
-    *, version_id: int | None = None, alias: tuple[int, str] | None = None, error: str, final: bool
-) -> None:
-    """Record a failed attempt to mirror a version or an alias (``(model_id, alias)``): its
-    error, and FAILED once its task has no retries left (the catch-up task tries again)."""
-    state = MirrorState.FAILED if final else MirrorState.PENDING
-    if version_id is not None:
-        ModelVersion.objects.filter(pk=version_id).update(
-            mirror_state=state, mirror_error=error[:2000], mirror_attempts=F("mirror_attempts") + 1
-        )
-    if alias is not None:
-        ModelAlias.objects.filter(model_id=alias[0], alias=alias[1]).update(
-            mirror_state=state, mirror_error=error[:2000]
-        )
-
-
-# A version whose mirror failed this often stays FAILED, its last error showing why, for an
-# operator to look at: the catch-up stops sending it.
-MAX_MIRROR_ATTEMPTS = 60
-
-
-def mirror_catch_up(*, older_than: timedelta) -> list[str]:
-    """Queue again every mirror still PENDING or FAILED a while after it changed: its message
-    was lost (the broker was down) or its retries ran out. Returns what was queued."""
-    cutoff = timezone.now() - older_than
-    unsettled = [MirrorState.PENDING, MirrorState.FAILED]
-    queued = []
-    for pk in ModelVersion.objects.filter(
-        mirror_state__in=unsettled, created_at__lt=cutoff, mirror_attempts__lt=MAX_MIRROR_ATTEMPTS
-    ).values_list("pk", flat=True):
-        _queue("mirror_version", pk)
-        queued.append(f"version {pk}")
-    for model_id, alias in ModelAlias.objects.filter(
-        mirror_state__in=unsettled, updated_at__lt=cutoff
-    ).values_list("model_id", "alias"):
-        _queue("mirror_alias", model_id, alias)
-        queued.append(f"alias {model_id}@{alias}")
-    return queued
-
-
-def model_alias_mirror(*, model_id: int, alias: str) -> None:
-    """Make the MLflow registry alias match ours (idempotent: reads the current state)."""
-    from hpml_portal import mlflow_client
-
-    model = RegisteredModel.objects.select_related("team").get(pk=model_id)
-    current = ModelAlias.objects.filter(model=model, alias=alias).select_related("version").first()
-    target = current.version.mlflow_version if current else ""
-    if current is not None and not target and current.version.mlflow_model_uri:
-        # The version is not in MLflow's registry yet: its own mirror sets this alias after.
-        raise MirrorNotReady(f"{model.name} v{current.version.version} is not mirrored yet")
-    mlflow_client.set_alias(_mlflow_name(model), alias, target or None)
-    if current is not None:
-        ModelAlias.objects.filter(pk=current.pk).update(
-            mirror_state=MirrorState.OK, mirror_error=""
-        )
-
-
-def _mlflow_name(model: RegisteredModel) -> str:
-    return model.mlflow_name or f"{model.team.slug}.{model.name}"

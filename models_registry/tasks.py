@@ -50,4 +50,8 @@ def mirror_catch_up() -> None:
 
 
 def _reason(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    from hpml_portal import mlflow_client
+
+    if mlflow_client.is_unreachable(exc):
+        return mlflow_client.unreachable_reason(exc)
+    return " ".join(f"{type(exc).__name__}: {exc}".split())

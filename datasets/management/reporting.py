@@ -12,7 +12,10 @@ def report_queued(command, version: DatasetVersion, created: bool, *, wait: bool
     final status word (exit non-zero unless READY)."""
     version.refresh_from_db()
     if created and version.never_queued:
-        raise CommandError(f"{version.ref}: {version.error}")
+        raise CommandError(
+            f"{version.ref} (id {version.pk}): {version.error}; retry it with "
+            f"`retry_dataset_version {version.ref}` once the broker is back"
+        )
     if created:
         command.stdout.write(f"queued {version.ref} (id {version.pk}) from {version.source}")
     elif version.source_kind == DatasetVersion.Source.PROCESS:

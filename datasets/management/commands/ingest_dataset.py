@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.cli import actor_from, add_actor_arguments
+from accounts.cli import actor_from, add_actor_arguments, one_line_errors
 from accounts.selectors import team_for_create
 from hpml_portal.errors import ServiceError
 from hpml_portal.management.waiting import add_wait_arguments
@@ -34,6 +34,7 @@ class Command(BaseCommand):
         add_actor_arguments(parser)
         add_wait_arguments(parser)
 
+    @one_line_errors
     def handle(
         self, *args, name, file, builtin, url, sql, label_column, user, team, wait, timeout, **opts
     ):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.cli import actor_from, add_actor_arguments
+from accounts.cli import actor_from, add_actor_arguments, one_line_errors
 from hpml_portal.errors import ServiceError
 from hpml_portal.management.waiting import add_wait_arguments
 
@@ -21,6 +21,7 @@ class Command(BaseCommand):
         add_actor_arguments(parser)
         add_wait_arguments(parser)
 
+    @one_line_errors
     def handle(self, *args, version, user, team, wait, timeout, **options):
         actor = actor_from(user)
         if ":" not in version:

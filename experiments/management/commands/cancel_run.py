@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.cli import actor_from, add_actor_arguments
+from accounts.cli import actor_from, add_actor_arguments, one_line_errors
 from hpml_portal.errors import ServiceError
 
 from ...models import TrainingRun
@@ -15,6 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("run_id", type=int)
         add_actor_arguments(parser, team=False)
 
+    @one_line_errors
     def handle(self, *args, run_id, user, **options):
         actor = actor_from(user)
         run = training_run_list(user=actor, capability=None).filter(pk=run_id).first()

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.cli import actor_from, add_actor_arguments
+from accounts.cli import actor_from, add_actor_arguments, one_line_errors
 from hpml_portal.errors import ServiceError
 
 from ...selectors import sweep_list
@@ -17,6 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("sweep_id", type=int)
         add_actor_arguments(parser, team=False)
 
+    @one_line_errors
     def handle(self, *args, sweep_id, user, **options):
         actor = actor_from(user)
         sweep = sweep_list(user=actor, capability=None).filter(pk=sweep_id).first()

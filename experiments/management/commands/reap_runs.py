@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.cli import one_line_errors
 from hpml_portal.jobs import job_reap
 
 
@@ -26,6 +27,7 @@ class Command(BaseCommand):
             help=f"seconds a job may wait for a worker (default {settings.JOB_REQUEUE_AFTER})",
         )
 
+    @one_line_errors
     def handle(self, *args, stale_after, requeue_after, **options):
         if stale_after < 1 or requeue_after < 1:
             raise CommandError("--stale-after and --requeue-after must be at least 1 second")

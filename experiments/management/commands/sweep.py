@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.cli import actor_from, add_actor_arguments
+from accounts.cli import actor_from, add_actor_arguments, one_line_errors
 from datasets.selectors import dataset_version_resolve
 from hpml_portal.errors import ServiceError
 from hpml_portal.management.waiting import add_wait_arguments, wait_for_status
@@ -53,6 +53,7 @@ class Command(BaseCommand):
         add_actor_arguments(parser)
         add_wait_arguments(parser)
 
+    @one_line_errors
     def handle(
         self,
         *args,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.cli import actor_from, add_actor_arguments
+from accounts.cli import actor_from, add_actor_arguments, one_line_errors
 from hpml_portal.errors import ServiceError
 from hpml_portal.quiet import start_keras_quietly
 
@@ -58,6 +58,7 @@ class Command(BaseCommand):
         )
         add_actor_arguments(parser)
 
+    @one_line_errors
     def handle(self, *args, model, input, stdin, version, alias, user, team, **options):
         self.verbosity = options["verbosity"]
         actor = actor_from(user)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.cli import actor_from, add_actor_arguments
+from accounts.cli import actor_from, add_actor_arguments, one_line_errors
 from hpml_portal.errors import ServiceError
 
 from ...selectors import model_version_get, registered_model_get
@@ -22,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, type=Path, help="the folder to write to")
         add_actor_arguments(parser)
 
+    @one_line_errors
     def handle(self, *args, model, version, out, user, team, **options):
         actor = actor_from(user)
         try:

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.cli import actor_from, add_actor_arguments
+from accounts.cli import actor_from, add_actor_arguments, one_line_errors
 from hpml_portal.errors import ServiceError
 
 from ...selectors import model_version_get, registered_model_get
@@ -20,6 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--comment", default="", help="why (kept in the audit trail)")
         add_actor_arguments(parser)
 
+    @one_line_errors
     def handle(self, *args, model, version, alias, comment, user, team, **options):
         actor = actor_from(user)
         try:
