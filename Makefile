@@ -11,13 +11,14 @@ ARGS ?=
 
 export PORT MLFLOW_PORT
 
-.PHONY: help install demo stop test test-jax lint check migrate
+.PHONY: help install demo stop test test-jax lint check migrate fuzz
 
 help:
 	@echo "make demo    install, start the portal, a worker and the MLflow UI, run the whole loop"
 	@echo "make stop    stop what make demo started"
 	@echo "make test    run the tests (ARGS='-k name' to pick some)"
 	@echo "make test-jax  run the training core's tests on the JAX backend, without Django"
+	@echo "make fuzz    fuzz the API through its OpenAPI schema with a token of each role"
 	@echo "make lint    ruff"
 
 $(BIN)/python:
@@ -54,6 +55,11 @@ test-jax: $(JAX_VENV)/.installed
 	KERAS_BACKEND=jax $(JAX_VENV)/bin/python -m pytest tests/experiments/test_training.py \
 		-p no:cacheprovider --noconftest -o filterwarnings=ignore::DeprecationWarning \
 		-W ignore::pytest.PytestConfigWarning $(ARGS)
+
+# The API fuzzed through its OpenAPI schema (tests/fuzz/run.py): a portal on loopback with a
+# token of each role; fails on any 5xx or answer the schema does not describe.
+fuzz: install
+	$(BIN)/python -m tests.fuzz.run $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -72,3 +72,6 @@ urlpatterns = [
     path("api/v1/", include(versions.urls)),
     path("api-auth/", include("rest_framework.urls")),
 ]
+
+# A URL under /api/ that no route matches answers the API's JSON error, not an HTML page.
+handler404 = "hpml_portal.api.exceptions.not_found"

@@ -1,11 +1,13 @@
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from hpml_portal.api.schema import SLUG_PATTERN
 from hpml_portal.validation import check_name
 
+TEAM_SLUG_SCHEMA = {"type": "string", "pattern": SLUG_PATTERN, "maxLength": 50}
 
-@extend_schema_field(OpenApiTypes.STR)
+
+@extend_schema_field(TEAM_SLUG_SCHEMA)
 class TeamField(serializers.Field):
     """A team by slug: shown on every team-owned object; on create, the team it goes to
     (needed only when the caller may create in several)."""
@@ -17,6 +19,10 @@ class TeamField(serializers.Field):
             "the owning team's slug; on create, needed only when you are in several teams",
         )
         super().__init__(**kwargs)
+
+    def get_value(self, dictionary):
+        # A form's empty field is "not given" to DRF; an empty team is no team's slug.
+        return dictionary.get(self.field_name, serializers.empty)
 
     def to_representation(self, team) -> str:
         return team.slug

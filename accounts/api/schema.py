@@ -25,3 +25,16 @@ class JWTScheme(OpenApiAuthenticationExtension):
         return build_bearer_security_scheme_object(
             header_name="Authorization", token_prefix="Bearer", bearer_format="JWT"
         )
+
+
+def _resolve_now() -> None:
+    # Loaded by AccountsConfig.ready: every process resolves drf-spectacular's extensions
+    # before its first request, so no two requests race to (hpml_portal.api.schema).
+    import drf_spectacular.openapi  # noqa: F401 (registers the extensions it ships)
+
+    from hpml_portal.api.schema import resolve_extension_targets
+
+    resolve_extension_targets()
+
+
+_resolve_now()

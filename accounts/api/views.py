@@ -1,6 +1,9 @@
 from rest_framework import mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 
+from hpml_portal.api.pagination import StrictPageNumberPagination
+from hpml_portal.api.schema import PerViewApiSchema
+
 from .. import selectors
 from .filters import AuditEventFilter
 from .permissions import IsSuperuser, TokenScope
@@ -12,6 +15,8 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     # Any role in a team shows the team itself: its rows are already only the caller's teams.
     permission_classes = [IsAuthenticated, TokenScope]
+    schema = PerViewApiSchema()
+    pagination_class = StrictPageNumberPagination
     serializer_class = TeamSerializer
     lookup_field = "slug"
     search_fields = ["slug", "name"]
@@ -28,6 +33,8 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = AuditEventSerializer
     permission_classes = [IsAuthenticated, TokenScope, IsSuperuser]
+    schema = PerViewApiSchema()
+    pagination_class = StrictPageNumberPagination
     filterset_class = AuditEventFilter
     search_fields = ["actor_name", "target"]
     ordering_fields = ["created_at"]

@@ -5,6 +5,9 @@ from django.db.models import QuerySet
 from rest_framework import viewsets
 from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 
+from hpml_portal.api.pagination import StrictPageNumberPagination
+from hpml_portal.api.schema import PerViewApiSchema
+from hpml_portal.errors import Conflict
 from hpml_portal.models import team_of
 
 from .. import access, selectors
@@ -20,6 +23,8 @@ class TeamScopedViewSet(viewsets.GenericViewSet):
     TeamRole permission, through ``get_object()``).
     """
 
+    schema = PerViewApiSchema()
+    pagination_class = StrictPageNumberPagination
     # staticmethod(callable(user=..., capability=...) -> QuerySet)
     selector = None
 
@@ -36,16 +41,23 @@ class TeamScopedViewSet(viewsets.GenericViewSet):
 
 class NamedCreateMixin:
     """POST makes a named object of a team through
-    ``create_service(name=..., description=..., team=..., user=...)``."""
+    ``create_service(name=..., description=..., team=..., user=...)``; with ``unique_names``,
+    a name the team already uses is a 409."""
 
     create_service = None  # staticmethod
+    unique_names = False
 
     def perform_create(self, serializer):
         data = serializer.validated_data
+        team = self.team_for_create(data.get("team"))
+        existing = self.selector(user=None).filter(team=team, name=data["name"])
+        if self.unique_names and existing.exists():
+            noun = existing.model._meta.verbose_name
+            raise Conflict(f"team {team.slug!r} already has a {noun} named {data['name']!r}")
         made = self.create_service(
             name=data["name"],
             description=data.get("description", ""),
-            team=self.team_for_create(data.get("team")),
+            team=team,
             user=self.request.user,
         )
         serializer.instance = self.selector(user=None).get(pk=made.pk)

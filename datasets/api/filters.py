@@ -1,6 +1,7 @@
 import django_filters
 
 from accounts.api.filters import TeamNameFilter
+from hpml_portal.api.filters import IdFilter
 
 from ..models import Dataset, DatasetVersion
 
@@ -13,7 +14,7 @@ class DatasetFilter(TeamNameFilter):
 
 class DatasetVersionFilter(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="dataset__team__slug")
-    dataset = django_filters.NumberFilter(field_name="dataset_id")
+    dataset = IdFilter(field_name="dataset_id")
     dataset_name = django_filters.CharFilter(field_name="dataset__name")
     status = django_filters.ChoiceFilter(choices=DatasetVersion.Status.choices)
     # Not "format": DRF's ?format= picks the response's renderer.

@@ -1,13 +1,16 @@
 from django.urls import reverse
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
 from accounts.api.fields import TeamField
+from hpml_portal.api.schema import required
+from hpml_portal.api.strict import StrictStrings
 
 from ..models import Dataset, DatasetVersion
-from ..sourcing import IngestSource
+from ..sourcing import BUILTIN_DATASETS, IngestSource
 
 
-class DatasetSerializer(serializers.ModelSerializer):
+class DatasetSerializer(StrictStrings, serializers.ModelSerializer):
     team = TeamField()
     version_count = serializers.IntegerField(read_only=True)
 
@@ -72,19 +75,33 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
 
-class DatasetVersionCreateSerializer(serializers.Serializer):
+class DatasetVersionCreateSerializer(StrictStrings, serializers.Serializer):
     """Exactly one source: a multipart ``file``, or JSON ``url``, ``sql`` or ``builtin``."""
 
     SOURCES = ("file", "url", "sql", "builtin")
 
     file = serializers.FileField(required=False)
-    url = serializers.CharField(required=False, max_length=2000, help_text="http(s):// or s3://")
+    url = serializers.CharField(
+        required=False, max_length=2000, help_text="http(s):// or s3://, its path naming the file"
+    )
     sql = serializers.CharField(
         required=False, max_length=100_000, help_text="one SELECT against SQL_SOURCE_URL"
     )
-    builtin = serializers.CharField(required=False, help_text="a data set shipped: digits")
+    builtin = serializers.ChoiceField(
+        BUILTIN_DATASETS,
+        required=False,
+        help_text="a data set shipped with the platform",
+        error_messages={
+            "invalid_choice": f"unknown built-in dataset '{{input}}': the built-in one is "
+            f"'{BUILTIN_DATASETS[0]}'"
+        },
+    )
     label_column = serializers.CharField(
-        required=False, default="", allow_blank=True, max_length=100
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=100,
+        help_text="the label column of a table (.csv, .parquet, a query); default: label",
     )
 
     def validate(self, attrs):
@@ -106,6 +123,27 @@ class DatasetVersionCreateSerializer(serializers.Serializer):
         if data.get("sql"):
             return IngestSource.sql(data["sql"], label)
         return IngestSource.upload(data["file"], data["file"].name, label)
+
+
+def _source_form(name: str, source: str) -> type[serializers.Serializer]:
+    """The body of one kind of source (for the schema: the view checks them all at once)."""
+    fields = DatasetVersionCreateSerializer().get_fields()
+    keep = {source: required(fields[source]), "label_column": fields["label_column"]}
+    if source == "builtin":
+        keep.pop("label_column")
+    return type(name, (serializers.Serializer,), keep)
+
+
+UploadSource = _source_form("DatasetVersionUpload", "file")
+VERSION_SOURCES = PolymorphicProxySerializer(
+    component_name="DatasetVersionSource",
+    serializers=[
+        _source_form("DatasetVersionFromUrl", "url"),
+        _source_form("DatasetVersionFromSql", "sql"),
+        _source_form("DatasetVersionBuiltin", "builtin"),
+    ],
+    resource_type_field_name=None,
+)
 
 
 class RecipeSerializer(serializers.Serializer):

@@ -1,25 +1,43 @@
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts.api.viewsets import NamedCreateMixin, NestedViewSet, TeamScopedViewSet
+from hpml_portal.api.schema import errors
 from hpml_portal.errors import Unavailable
 
 from .. import selectors, services
 from ..models import DatasetVersion
 from .filters import DatasetFilter, DatasetVersionFilter
 from .serializers import (
+    VERSION_SOURCES,
     DatasetSerializer,
     DatasetVersionCreateSerializer,
     DatasetVersionSerializer,
     RecipeSerializer,
+    UploadSource,
 )
 
+NOT_QUEUED = "the job could not be queued (broker down): retry it later"
 
+
+@extend_schema_view(
+    create=extend_schema(
+        responses={
+            201: DatasetSerializer,
+            **errors(
+                {
+                    404: "no team of that name among yours",
+                    409: "the team already has a dataset of that name",
+                }
+            ),
+        }
+    )
+)
 class DatasetViewSet(
     NamedCreateMixin,
     mixins.ListModelMixin,
@@ -31,6 +49,7 @@ class DatasetViewSet(
 
     selector = staticmethod(selectors.dataset_list)
     create_service = staticmethod(services.dataset_create)
+    unique_names = True
     serializer_class = DatasetSerializer
     filterset_class = DatasetFilter
     search_fields = ["name", "description"]
@@ -52,15 +71,16 @@ class DatasetVersionViewSet(
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(
-        request={
-            "multipart/form-data": DatasetVersionCreateSerializer,
-            "application/json": DatasetVersionCreateSerializer,
-        },
+        request={"multipart/form-data": UploadSource, "application/json": VERSION_SOURCES},
         responses={
             202: DatasetVersionSerializer,
             200: OpenApiResponse(DatasetVersionSerializer, "this content is already a version"),
-            413: OpenApiResponse(description="the file is over DATASET_MAX_UPLOAD_BYTES"),
-            503: OpenApiResponse(description="the ingest could not be queued (broker down)"),
+            **errors(
+                {
+                    413: "the file is over DATASET_MAX_UPLOAD_BYTES",
+                    503: NOT_QUEUED,
+                }
+            ),
         },
     )
     def create(self, request, *args, **kwargs):
@@ -90,6 +110,11 @@ def _queued(version: DatasetVersion, created: bool, request) -> Response:
     )
 
 
+@extend_schema_view(
+    destroy=extend_schema(
+        responses={204: None, **errors({409: "runs, models or processed versions use it"})}
+    )
+)
 class DatasetVersionFlatViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TeamScopedViewSet
 ):
@@ -107,6 +132,7 @@ class DatasetVersionFlatViewSet(
         responses={
             202: DatasetVersionSerializer,
             200: OpenApiResponse(DatasetVersionSerializer, "this recipe already made a version"),
+            **errors({503: NOT_QUEUED}),
         },
     )
     @action(detail=True, methods=["post"])
@@ -120,7 +146,13 @@ class DatasetVersionFlatViewSet(
         )
         return _queued(child, created, request)
 
-    @extend_schema(request=None, responses={202: DatasetVersionSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: DatasetVersionSerializer,
+            **errors({409: "the version is not FAILED, or cannot be retried", 503: NOT_QUEUED}),
+        },
+    )
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Queue a FAILED version's ingest again (409 when it cannot be)."""
@@ -133,7 +165,12 @@ class DatasetVersionFlatViewSet(
         """Where this version came from and what was made from it."""
         return Response(selectors.dataset_version_lineage(self.get_object()))
 
-    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "image/png"): OpenApiTypes.BINARY,
+            **errors({404: "no such version among yours, or its features are not images"}),
+        }
+    )
     @action(detail=True, methods=["get"], url_path="thumbnails", url_name="thumbnails")
     def thumbnails(self, request, pk=None):
         """A PNG grid of the first samples, for image-shaped features (404 otherwise)."""

@@ -1,6 +1,7 @@
 import django_filters
 
 from accounts.api.filters import TeamNameFilter
+from hpml_portal.api.filters import IdFilter
 
 from ..models import Experiment, Sweep, TrainingRun
 
@@ -13,9 +14,9 @@ class ExperimentFilter(TeamNameFilter):
 
 class TrainingRunFilter(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="experiment__team__slug")
-    experiment = django_filters.NumberFilter(field_name="experiment_id")
+    experiment = IdFilter(field_name="experiment_id")
     experiment_name = django_filters.CharFilter(field_name="experiment__name")
-    dataset_version = django_filters.NumberFilter(field_name="dataset_version_id")
+    dataset_version = IdFilter(field_name="dataset_version_id")
     status = django_filters.ChoiceFilter(choices=TrainingRun.Status.choices)
     architecture = django_filters.CharFilter()
     model_name = django_filters.CharFilter()
@@ -35,8 +36,8 @@ class TrainingRunFilter(django_filters.FilterSet):
 
 class SweepFilter(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="experiment__team__slug")
-    experiment = django_filters.NumberFilter(field_name="experiment_id")
-    dataset_version = django_filters.NumberFilter(field_name="dataset_version_id")
+    experiment = IdFilter(field_name="experiment_id")
+    dataset_version = IdFilter(field_name="dataset_version_id")
     status = django_filters.ChoiceFilter(choices=TrainingRun.Status.choices)
     model_name = django_filters.CharFilter()
 

@@ -1,16 +1,20 @@
 from datetime import datetime
 
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.fields import TeamField
+from hpml_portal.api.schema import MAX_ID
+from hpml_portal.api.strict import StrictStrings
 
 from ..models import Experiment, Sweep, TrainingRun
 from ..selectors import sweep_best_run, sweep_ranked_runs
 from ..training.hyperparameters import ARCHITECTURES
 from ..training.sweep_space import DEFAULT_METRIC, METRICS
+from .hyperparameters import check_types, hyperparameters_schema, space_schema
 
 
-class ExperimentSerializer(serializers.ModelSerializer):
+class ExperimentSerializer(StrictStrings, serializers.ModelSerializer):
     team = TeamField()
     run_count = serializers.IntegerField(read_only=True)
 
@@ -37,7 +41,9 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     experiment = serializers.SlugRelatedField(slug_field="name", read_only=True)
     dataset = serializers.CharField(source="dataset_version.ref", read_only=True)
     model_version = serializers.SerializerMethodField()
-    created_by = serializers.StringRelatedField()
+    created_by = serializers.StringRelatedField(
+        allow_null=True, help_text="who made it; null when a command did, or the user is gone"
+    )
 
     class Meta:
         model = TrainingRun
@@ -83,17 +89,64 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         return version.version if version is not None else None
 
 
-class TrainingRunCreateSerializer(serializers.Serializer):
-    dataset_version = serializers.IntegerField(help_text="id of a READY dataset version")
-    architecture = serializers.CharField(
-        default="mlp", help_text=f"one of: {', '.join(sorted(ARCHITECTURES))}"
+def _dataset_version_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="id of a READY dataset version of your team"
     )
+
+
+def _architecture_field(*choices: str) -> serializers.ChoiceField:
+    known = ", ".join(sorted(choices))
+    return serializers.ChoiceField(
+        sorted(choices),
+        default="mlp",
+        help_text="what to train (default mlp)",
+        error_messages={"invalid_choice": f"unknown architecture '{{input}}': use one of {known}"},
+    )
+
+
+class TrainingRunCreateSerializer(StrictStrings, serializers.Serializer):
+    """What POST .../runs/ takes; its schema is one variant per architecture (``RUN_FORMS``)."""
+
+    dataset_version = _dataset_version_field()
+    architecture = _architecture_field(*ARCHITECTURES)
     hyperparameters = serializers.DictField(
         required=False, default=dict, help_text="name: value; defaults fill the rest"
     )
     model_name = serializers.SlugField(
         max_length=100, help_text="registered model that gets the new version"
     )
+
+    def validate(self, attrs):
+        check_types(attrs["architecture"], attrs["hyperparameters"], "hyperparameters")
+        return attrs
+
+
+def _variant(base: type, architecture: str, field: str, schema: dict) -> type:
+    """``base`` for one architecture: its name fixed (needed unless it is mlp, the default),
+    ``field`` shown with that architecture's schema."""
+    fields = base().get_fields()
+    # Wrapped: the three variants' one-word enums would collide as "ArchitectureEnum".
+    named = extend_schema_field({"allOf": [{"type": "string", "enum": [architecture]}]})(
+        type("ArchitectureField", (serializers.CharField,), {})
+    )
+    fields["architecture"] = named(required=architecture != "mlp", help_text="what to train")
+    annotated = extend_schema_field(schema)(
+        type(f"{field.title()}Field", (serializers.DictField,), {})
+    )
+    fields[field] = annotated(required=field == "space", help_text=schema["description"])
+    name = f"{base.__name__.removesuffix('Serializer')}{architecture.title()}"
+    return type(name, (serializers.Serializer,), fields)
+
+
+RUN_FORMS = PolymorphicProxySerializer(
+    component_name="TrainingRunCreate",
+    serializers=[
+        _variant(TrainingRunCreateSerializer, arch, "hyperparameters", hyperparameters_schema(arch))
+        for arch in sorted(ARCHITECTURES)
+    ],
+    resource_type_field_name=None,
+)
 
 
 class SweepRunSerializer(serializers.ModelSerializer):
@@ -136,7 +189,9 @@ class SweepSerializer(serializers.ModelSerializer):
     best_run = serializers.SerializerMethodField()
     runs = serializers.SerializerMethodField(help_text="best first by the sweep's metric")
     finished_at = serializers.SerializerMethodField()
-    created_by = serializers.StringRelatedField()
+    created_by = serializers.StringRelatedField(
+        allow_null=True, help_text="who made it; null when a command did, or the user is gone"
+    )
 
     class Meta:
         model = Sweep
@@ -195,28 +250,63 @@ class SweepSerializer(serializers.ModelSerializer):
         return serializers.DateTimeField().to_representation(sweep.last_finished_at)
 
 
-class SweepCreateSerializer(serializers.Serializer):
-    dataset_version = serializers.IntegerField(help_text="id of a READY dataset version")
-    architecture = serializers.CharField(
-        default="mlp", help_text=f"one of: {', '.join(sorted(ARCHITECTURES))}"
-    )
+METRIC_NAMES = ", ".join(sorted(METRICS))
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "nullable": True})
+class _RandomField(serializers.JSONField):
+    """Checked by the service, which takes a whole number only (not "5", not 5.0)."""
+
+
+@extend_schema_field({"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "nullable": True})
+class _SeedField(serializers.JSONField):
+    pass
+
+
+class SweepCreateSerializer(StrictStrings, serializers.Serializer):
+    """What POST .../sweeps/ takes; its schema is one variant per architecture
+    (``SWEEP_FORMS``)."""
+
+    dataset_version = _dataset_version_field()
+    architecture = _architecture_field(*ARCHITECTURES)
     model_name = serializers.SlugField(
         max_length=100, help_text="registered model the best run goes into"
     )
-    space = serializers.JSONField(
+    space = serializers.DictField(
         help_text="hyperparameter: [values] (crossed) or a single value, e.g. "
         '{"learning_rate": [0.001, 0.01], "hidden_units": [64, 128]}'
     )
-    random = serializers.JSONField(
+    random = _RandomField(
         required=False,
         allow_null=True,
         default=None,
         help_text="draw this many distinct points of the grid; null: run the whole grid",
     )
-    seed = serializers.JSONField(
-        required=False, allow_null=True, default=None, help_text="seed of the random draw"
+    seed = _SeedField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="seed of the random draw (with random only)",
     )
-    metric = serializers.CharField(
+    metric = serializers.ChoiceField(
+        sorted(METRICS),
         default=DEFAULT_METRIC,
-        help_text=f"ranks the runs; one of: {', '.join(sorted(METRICS))}",
+        help_text="ranks the runs",
+        error_messages={
+            "invalid_choice": f"unknown sweep metric '{{input}}': use one of {METRIC_NAMES}"
+        },
     )
+
+    def validate(self, attrs):
+        check_types(attrs["architecture"], attrs["space"], "space", lists=True)
+        return attrs
+
+
+SWEEP_FORMS = PolymorphicProxySerializer(
+    component_name="SweepCreate",
+    serializers=[
+        _variant(SweepCreateSerializer, arch, "space", space_schema(arch))
+        for arch in sorted(ARCHITECTURES)
+    ],
+    resource_type_field_name=None,
+)

@@ -1,11 +1,13 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from accounts.api.viewsets import NamedCreateMixin, NestedViewSet, TeamScopedViewSet
 from datasets.selectors import dataset_version_list
+from hpml_portal.api.schema import errors
 from hpml_portal.errors import Unavailable
 from models_registry.api.serializers import ModelVersionSerializer
 from models_registry.models import ModelVersion
@@ -14,6 +16,8 @@ from .. import selectors, services, sweeps
 from ..models import TrainingRun
 from .filters import ExperimentFilter, SweepFilter, TrainingRunFilter
 from .serializers import (
+    RUN_FORMS,
+    SWEEP_FORMS,
     ExperimentSerializer,
     SweepCreateSerializer,
     SweepSerializer,
@@ -21,7 +25,17 @@ from .serializers import (
     TrainingRunSerializer,
 )
 
+RUN_LIMIT = "the team's limit of queued and running runs (TEAM_MAX_ACTIVE_RUNS) is reached"
 
+
+@extend_schema_view(
+    create=extend_schema(
+        responses={
+            201: ExperimentSerializer,
+            **errors({404: "no team of that name among yours"}),
+        }
+    )
+)
 class ExperimentViewSet(
     NamedCreateMixin,
     mixins.ListModelMixin,
@@ -47,16 +61,18 @@ class ExperimentRunViewSet(
     selector = staticmethod(selectors.training_run_list)
     parent_selector = staticmethod(selectors.experiment_list)
     parent_kwarg, parent_field = "experiment_pk", "experiment"
+    # Hyperparameters are a nested object, which a form cannot carry: JSON only.
+    parser_classes = [JSONParser]
     serializer_class = TrainingRunSerializer
     filterset_class = TrainingRunFilter
     search_fields = ["model_name", "error"]
     ordering_fields = ["created_at", "status", "finished_at"]
 
     @extend_schema(
-        request=TrainingRunCreateSerializer,
+        request=RUN_FORMS,
         responses={
             202: TrainingRunSerializer,
-            503: OpenApiResponse(description="the run could not be queued (broker down)"),
+            **errors({409: RUN_LIMIT, 503: "the run could not be queued (broker down)"}),
         },
     )
     def create(self, request, *args, **kwargs):
@@ -97,15 +113,16 @@ class ExperimentSweepViewSet(
     selector = staticmethod(selectors.sweep_list)
     parent_selector = staticmethod(selectors.experiment_list)
     parent_kwarg, parent_field = "experiment_pk", "experiment"
+    parser_classes = [JSONParser]  # the space is a nested object: JSON only
     serializer_class = SweepSerializer
     filterset_class = SweepFilter
     ordering_fields = ["created_at"]
 
     @extend_schema(
-        request=SweepCreateSerializer,
+        request=SWEEP_FORMS,
         responses={
             202: SweepSerializer,
-            503: OpenApiResponse(description="no run of the sweep could be queued (broker down)"),
+            **errors({409: RUN_LIMIT, 503: "no run of the sweep could be queued (broker down)"}),
         },
     )
     def create(self, request, *args, **kwargs):
@@ -139,7 +156,10 @@ class SweepViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedV
     filterset_class = SweepFilter
     ordering_fields = ["created_at"]
 
-    @extend_schema(request=None, responses=SweepSerializer)
+    @extend_schema(
+        request=None,
+        responses={200: SweepSerializer, **errors({409: "every run of the sweep has ended"})},
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Cancel the sweep: its queued runs end now, its running ones at their next batch
@@ -149,7 +169,12 @@ class SweepViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedV
         return Response(SweepSerializer(selectors.sweep_list(user=None).get(pk=sweep.pk)).data)
 
     @extend_schema(
-        request=None, responses={200: ModelVersionSerializer, 201: ModelVersionSerializer}
+        request=None,
+        responses={
+            200: ModelVersionSerializer,
+            201: ModelVersionSerializer,
+            **errors({409: "no run of the sweep has succeeded yet"}),
+        },
     )
     @action(detail=True, methods=["post"], url_path="register-best")
     def register_best(self, request, pk=None):
@@ -168,7 +193,10 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamS
     search_fields = ["model_name", "error", "experiment__name"]
     ordering_fields = ["created_at", "status", "finished_at"]
 
-    @extend_schema(request=None, responses=TrainingRunSerializer)
+    @extend_schema(
+        request=None,
+        responses={200: TrainingRunSerializer, **errors({409: "the run has ended"})},
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Cancel a run: a queued one ends now, a running one at its next batch (409 once
@@ -178,7 +206,18 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamS
             TrainingRunSerializer(selectors.training_run_list(user=None).get(pk=run.pk)).data
         )
 
-    @extend_schema(request=None, responses={202: TrainingRunSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: TrainingRunSerializer,
+            **errors(
+                {
+                    409: "the run is not FAILED or CANCELLED, or the team's run limit is reached",
+                    503: "the new run could not be queued (broker down)",
+                }
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Queue a new run with the inputs of a FAILED or CANCELLED one (409 otherwise); the
@@ -193,7 +232,12 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamS
         )
 
     @extend_schema(
-        request=None, responses={200: ModelVersionSerializer, 201: ModelVersionSerializer}
+        request=None,
+        responses={
+            200: ModelVersionSerializer,
+            201: ModelVersionSerializer,
+            **errors({409: "the run did not succeed, or has no model to register"}),
+        },
     )
     @action(detail=True, methods=["post"])
     def register(self, request, pk=None):

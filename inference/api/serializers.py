@@ -1,9 +1,13 @@
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
+
+from hpml_portal.api.schema import required
+from hpml_portal.api.strict import StrictStrings
 
 from ..models import PredictionFeedback
 
 
-class DataframeSplitSerializer(serializers.Serializer):
+class DataframeSplitSerializer(StrictStrings, serializers.Serializer):
     columns = serializers.ListField(child=serializers.CharField())
     data = serializers.ListField(child=serializers.ListField())
 
@@ -22,6 +26,19 @@ class PredictRequestSerializer(serializers.Serializer):
     dataframe_split = DataframeSplitSerializer(required=False)
     dataframe_records = serializers.ListField(
         child=serializers.DictField(), required=False, help_text="one {column: value} per row"
+    )
+
+
+def predict_request(name: str) -> PolymorphicProxySerializer:
+    """The request's schema: exactly one of the four formats (``params`` is taken too, and
+    ignored)."""
+    fields = PredictRequestSerializer().get_fields()
+    forms = []
+    for key in ("instances", "inputs", "dataframe_split", "dataframe_records"):
+        form = {key: required(fields[key]), "params": serializers.DictField(required=False)}
+        forms.append(type(f"{name}{key.title().replace('_', '')}", (serializers.Serializer,), form))
+    return PolymorphicProxySerializer(
+        component_name=name, serializers=forms, resource_type_field_name=None
     )
 
 
@@ -54,8 +71,19 @@ class InvocationsResponseSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+        "minItems": 1,
+    }
+)
+class _LabelsField(serializers.JSONField):
+    """Checked against the prediction by the service (one per instance, each a class)."""
+
+
 class FeedbackRequestSerializer(serializers.Serializer):
-    labels = serializers.JSONField(help_text="the true label of each instance, in order")
+    labels = _LabelsField(help_text="the true label of each instance, in order: its classes")
 
 
 class FeedbackSerializer(serializers.ModelSerializer):

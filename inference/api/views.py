@@ -1,6 +1,5 @@
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -9,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiToken
 from accounts.throttles import PredictThrottle
+from hpml_portal.api.schema import MAX_VERSION, PerViewApiSchema, errors
 
 from .. import logbook, selectors, services
 from .renderers import PredictFormRenderer
@@ -17,8 +17,8 @@ from .serializers import (
     FeedbackSerializer,
     InvocationsResponseSerializer,
     PredictDescriptionSerializer,
-    PredictRequestSerializer,
     PredictResponseSerializer,
+    predict_request,
 )
 
 
@@ -27,20 +27,25 @@ def _error(code: int, message: str) -> Response:
 
 
 _PARAMETERS = [
-    OpenApiParameter("version", OpenApiTypes.INT, description="a version number"),
-    OpenApiParameter("alias", OpenApiTypes.STR, description="an alias (default production)"),
     OpenApiParameter(
-        "team", OpenApiTypes.STR, description="when several of your teams have the model"
+        "version",
+        {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
+        description="a version number",
     ),
+    OpenApiParameter("alias", str, description="an alias (default, or empty: production)"),
+    OpenApiParameter("team", str, description="when several of your teams have the model"),
 ]
-_ERRORS = {
-    400: OpenApiResponse(description="names the bad instance or column and what was expected"),
-    403: OpenApiResponse(description="the token may not predict with this model"),
-    404: OpenApiResponse(description="unknown model or version"),
-    409: OpenApiResponse(description="the alias points nowhere"),
-    413: OpenApiResponse(description="body or batch over the limit"),
-    429: OpenApiResponse(description="over THROTTLE_PREDICT_RATE"),
-}
+_ERRORS = errors(
+    {
+        400: "names the bad instance or column and what was expected",
+        403: "the token may not predict with this model",
+        404: "unknown model or version",
+        409: "the alias points nowhere, or the version is archived",
+        413: "body or batch over the limit",
+        429: "over THROTTLE_PREDICT_RATE",
+        503: "the model cannot be served (its file fails its check, or storage is down)",
+    }
+)
 
 
 class _Scoring(APIView):
@@ -51,6 +56,7 @@ class _Scoring(APIView):
     renderer_classes = [JSONRenderer, PredictFormRenderer]
     throttle_classes = [PredictThrottle]
     allows_predict_only_tokens = True
+    schema = PerViewApiSchema()
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -61,10 +67,14 @@ class _Scoring(APIView):
 
     def _version_param(self, request) -> int | None | Response:
         version = request.query_params.get("version")
+        if version is None:
+            return None
         # isdecimal, not isdigit: int() refuses digits such as "²" that isdigit accepts.
-        if version is not None and not version.isdecimal():
+        if not version.isdecimal():
             return _error(400, f"version must be a whole number, got {version!r}")
-        return int(version) if version is not None else None
+        if len(version) > 100:  # past any version, and int() reads no more than 4,300 digits
+            return _error(404, f"model {self.kwargs['name']!r} has no version {version[:20]}...")
+        return int(version)
 
     @extend_schema(
         parameters=_PARAMETERS,
@@ -116,7 +126,7 @@ class PredictView(_Scoring):
 
     @extend_schema(
         operation_id="models_predict",
-        request=PredictRequestSerializer,
+        request=predict_request("PredictRequest"),
         examples=[
             OpenApiExample(
                 "two rows",
@@ -141,7 +151,7 @@ class InvocationsView(_Scoring):
 
     @extend_schema(
         operation_id="models_invocations",
-        request=PredictRequestSerializer,
+        request=predict_request("InvocationsRequest"),
         parameters=_PARAMETERS,
         responses={200: InvocationsResponseSerializer, **_ERRORS},
     )
@@ -158,15 +168,20 @@ class FeedbackView(APIView):
 
     parser_classes = [JSONParser]
     allows_predict_only_tokens = True
+    schema = PerViewApiSchema()
 
     @extend_schema(
         operation_id="predictions_feedback",
         request=FeedbackRequestSerializer,
         responses={
             201: FeedbackSerializer,
-            400: OpenApiResponse(description="wrong number of labels, or an unknown label"),
-            404: OpenApiResponse(description="no such prediction among yours"),
-            409: OpenApiResponse(description="the prediction already has feedback"),
+            **errors(
+                {
+                    400: "wrong number of labels, or an unknown label",
+                    404: "no such prediction among yours",
+                    409: "the prediction already has feedback",
+                }
+            ),
         },
     )
     def post(self, request, pk: int):

@@ -1,6 +1,7 @@
 import django_filters
 
 from accounts.api.filters import TeamNameFilter
+from hpml_portal.api.filters import IdFilter
 
 from ..models import AliasEvent, ModelVersion, RegisteredModel
 
@@ -14,7 +15,7 @@ class RegisteredModelFilter(TeamNameFilter):
 class ModelVersionFilter(django_filters.FilterSet):
     architecture = django_filters.CharFilter()
     alias = django_filters.CharFilter(field_name="aliases__alias")
-    dataset_version = django_filters.NumberFilter(field_name="dataset_version_id")
+    dataset_version = IdFilter(field_name="dataset_version_id")
 
     class Meta:
         model = ModelVersion

@@ -1,5 +1,8 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from hpml_portal.api.strict import StrictStrings
 
 from ..models import AliasEvent, ModelVersion, RegisteredModel, alias_validator
 
@@ -36,7 +39,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         source="artifact.name", read_only=True, help_text="storage key"
     )
     aliases = serializers.SerializerMethodField()
-    archived_by = serializers.StringRelatedField()
+    archived_by = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = ModelVersion
@@ -69,15 +72,30 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return sorted(a.alias for a in version.aliases.all())
 
 
-class CommentSerializer(serializers.Serializer):
+class CommentSerializer(StrictStrings, serializers.Serializer):
     comment = serializers.CharField(
         required=False, default="", allow_blank=True, max_length=2000, help_text="why"
     )
 
 
-class AliasSetSerializer(serializers.Serializer):
-    alias = serializers.CharField(max_length=64, default="production")
-    comment = serializers.CharField(required=False, default="", allow_blank=True)
+# models.alias_validator's rule, for the schema ("$" here ends the text, as its \Z does).
+ALIAS_SCHEMA = {"type": "string", "pattern": r"^[a-z][a-z0-9_-]{0,63}$", "maxLength": 64}
+
+
+@extend_schema_field({**ALIAS_SCHEMA, "default": "production"})
+class AliasField(serializers.CharField):
+    pass
+
+
+class AliasSetSerializer(StrictStrings, serializers.Serializer):
+    alias = AliasField(
+        max_length=64,
+        default="production",
+        help_text="a lowercase letter, then up to 63 lowercase letters, digits, - and _",
+    )
+    comment = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=2000, help_text="why"
+    )
 
     def validate_alias(self, value: str) -> str:
         try:
@@ -93,7 +111,9 @@ class AliasEventSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="name", read_only=True)
     from_version = serializers.SerializerMethodField()
     to_version = serializers.SerializerMethodField()
-    user = serializers.StringRelatedField()
+    user = serializers.StringRelatedField(
+        allow_null=True, help_text="who moved it; null when a command did, or the user is gone"
+    )
 
     class Meta:
         model = AliasEvent

@@ -2,7 +2,6 @@
 model of that name, ``?team=SLUG`` says which (400 until it does)."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -12,11 +11,13 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from accounts import access
 from accounts.access import Capability
 from accounts.api.viewsets import NestedViewSet, TeamScopedViewSet
+from hpml_portal.api.schema import MAX_VERSION, ErrorSerializer, errors
 
 from .. import selectors, services
 from .filters import AliasEventFilter, ModelVersionFilter, RegisteredModelFilter
@@ -28,9 +29,18 @@ from .serializers import (
     RegisteredModelSerializer,
 )
 
+# A plain string: a name that is no team of yours finds no model (404); empty is not given.
 TEAM_PARAMETER = OpenApiParameter(
-    "team", OpenApiTypes.STR, description="the team, when several of yours have this model name"
+    "team", str, description="the team's slug, when several of yours have this model name"
 )
+
+
+def version_number(text: str, model) -> int:
+    """The version number in a URL (digits, by its pattern); one past any column's range
+    names no version (404), as any missing one does."""
+    if len(text) > 10 or int(text) > MAX_VERSION:
+        raise selectors.ModelNotFound(f"model {model.name!r} has no version {text}")
+    return int(text)
 
 
 def _model_named(request, name: str):
@@ -85,6 +95,9 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Und
 
     selector = staticmethod(selectors.model_version_list)
     serializer_class = ModelVersionSerializer
+    # archive and restore take a JSON comment, or no body: a form's empty parts would read as
+    # "no comment" whatever was sent.
+    parser_classes = [JSONParser]
     lookup_field = "version"
     lookup_value_regex = r"[0-9]+"
     filterset_class = ModelVersionFilter
@@ -92,7 +105,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Und
 
     def get_object(self):
         model = self.get_parent()
-        number = int(self.kwargs["version"])
+        number = version_number(self.kwargs["version"], model)
         found = self.filter_queryset(self.get_queryset()).filter(version=number).first()
         if found is None:
             raise selectors.ModelNotFound(f"model {model.name!r} has no version {number}")
@@ -113,12 +126,24 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Und
             TEAM_PARAMETER,
             OpenApiParameter(
                 "versions",
-                OpenApiTypes.STR,
+                {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
+                    "minItems": 2,
+                    "maxItems": selectors.MAX_COMPARED,
+                    "uniqueItems": True,
+                },
                 required=True,
-                description=f"2 to {selectors.MAX_COMPARED} version numbers, comma-separated",
+                style="form",
+                explode=False,
+                description=f"2 to {selectors.MAX_COMPARED} distinct version numbers, "
+                "comma-separated: 2,1",
             ),
         ],
-        responses={200: OpenApiResponse(description="metrics and hyperparameters side by side")},
+        responses={
+            200: OpenApiResponse(description="metrics and hyperparameters side by side"),
+            **errors({404: "no such model among yours, or it has no version of a number asked"}),
+        },
     )
     @action(detail=False, methods=["get"])
     def compare(self, request, **kwargs):
@@ -150,10 +175,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Und
     @extend_schema(
         parameters=[TEAM_PARAMETER],
         request=CommentSerializer,
-        responses={
-            200: ModelVersionSerializer,
-            409: OpenApiResponse(description="an alias points at the version"),
-        },
+        responses={200: ModelVersionSerializer, **errors({409: "an alias points at the version"})},
     )
     @action(detail=True, methods=["post"])
     def archive(self, request, **kwargs):
@@ -195,6 +217,7 @@ class ModelVersionAliasViewSet(mixins.CreateModelMixin, _UnderModel):
 
     selector = staticmethod(selectors.alias_event_list)
     serializer_class = AliasSetSerializer
+    parser_classes = [JSONParser]  # a form whose parts are unreadable would set production
     alias = selectors.DEFAULT_ALIAS  # the one asked for, once the body is checked
 
     def parent_capability(self) -> Capability:
@@ -204,14 +227,18 @@ class ModelVersionAliasViewSet(mixins.CreateModelMixin, _UnderModel):
 
     def get_parent(self):
         model = super().get_parent()
-        return selectors.model_version_get(model, int(self.kwargs["version_version"]))
+        number = version_number(self.kwargs["version_version"], model)
+        return selectors.model_version_get(model, number)
 
     @extend_schema(
         parameters=[TEAM_PARAMETER],
         request=AliasSetSerializer,
         responses={
             201: AliasEventSerializer,
-            200: OpenApiResponse(description="the alias already pointed at this version"),
+            200: OpenApiResponse(
+                ErrorSerializer, description="the alias already pointed at this version"
+            ),
+            **errors({409: "the version is archived: it takes no alias"}),
         },
     )
     def create(self, request, *args, **kwargs):
@@ -234,10 +261,12 @@ class ModelVersionAliasViewSet(mixins.CreateModelMixin, _UnderModel):
 
 def _version_numbers(text: str) -> list[int]:
     parts = [part.strip() for part in text.split(",") if part.strip()]
-    if not all(part.isdecimal() for part in parts):
+    if not all(part.isascii() and part.isdecimal() and len(part) <= 10 for part in parts):
         raise ValidationError({"versions": ["give version numbers, comma-separated: 1,2"]})
-    numbers = list(dict.fromkeys(int(part) for part in parts))
-    if not 2 <= len(numbers) <= selectors.MAX_COMPARED:
+    numbers = [int(part) for part in parts]
+    if not all(1 <= number <= MAX_VERSION for number in numbers):
+        raise ValidationError({"versions": [f"version numbers run from 1 to {MAX_VERSION}"]})
+    if len(set(numbers)) != len(numbers) or not 2 <= len(numbers) <= selectors.MAX_COMPARED:
         raise ValidationError(
             {"versions": [f"compare 2 to {selectors.MAX_COMPARED} distinct versions"]}
         )

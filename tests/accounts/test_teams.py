@@ -142,7 +142,7 @@ def test_a_dataset_version_of_a_team_the_caller_is_not_in_reads_as_missing(teams
     )
 
     assert answer.status_code == 400
-    assert answer.json() == {"dataset_version": [f"dataset version {hidden.pk} does not exist"]}
+    assert answer.json()["dataset_version"] == [f"dataset version {hidden.pk} does not exist"]
 
 
 def test_a_new_models_mlflow_name_carries_its_team(teams):

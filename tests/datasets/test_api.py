@@ -233,7 +233,7 @@ def test_thumbnails_gone_from_storage_are_a_404_not_a_500(api_client, dataset, w
     [
         ({}, "exactly one of"),
         ({"label_column": "y"}, "exactly one of"),
-        ({"url": 12}, "only http://, https:// and s3://"),
+        ({"url": 12}, "Not a valid string"),
         ({"url": ["http://example.com/a.npz"]}, "Not a valid string"),
         ({"url": {"href": "http://example.com/a.npz"}}, "Not a valid string"),
         ({"url": "http://example.com/a.npz", "builtin": "digits"}, "exactly one of"),
@@ -747,7 +747,7 @@ def test_datasets_are_created_listed_and_their_names_checked(api_client, dataset
     listing = api_client.get("/api/v1/datasets/").json()
 
     assert dataset["name"] == "blobs" and dataset["version_count"] == 0
-    assert taken.status_code == 400 and invalid.status_code == 400
+    assert taken.status_code == 409 and invalid.status_code == 400
     assert [d["name"] for d in listing["results"]] == ["blobs"]
     assert Dataset.objects.count() == 1
 

@@ -63,10 +63,6 @@ def test_a_command_with_postgresql_away_says_why_in_one_line(database):
     assert "the database cannot be reached" in one_line_error(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hpml_portal/api/exceptions.py answers a database error with Django's 500 page",
-)
 def test_an_api_request_with_postgresql_away_answers_503_json(database, web, token):
     proxy, _ = database
     proxy.cut()
