@@ -23,6 +23,7 @@ import redis
 import requests
 
 from tests.conftest import ROOT
+from tests.helpers import wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -304,13 +305,8 @@ def json_error(answer: requests.Response, status: int) -> str:
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.2, message: str = "it"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+    """The suite's ``wait_until``, polling faster: outages here last seconds."""
+    return wait_until(predicate, timeout=timeout, interval=interval, message=message)
 
 
 def job_ended(model, pk: int, timeout: float):
