@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.urls import path
 
-from . import access
+from . import access, sign_in
 
 
 def may_use_portal(user) -> bool:
@@ -22,6 +22,16 @@ class PortalAuthenticationForm(AdminAuthenticationForm):
         "invalid_login": "Please enter the username and password of an account that belongs "
         "to a team. Both fields may be case-sensitive.",
     }
+
+    def clean(self):
+        try:
+            return super().clean()
+        except ValidationError:
+            # The backend refuses a locked name whichever form sends it; this form says why.
+            wait = sign_in.locked_for(self.cleaned_data.get("username") or "")
+            if wait:
+                raise ValidationError(sign_in.lockout_message(wait), code="locked") from None
+            raise
 
     def confirm_login_allowed(self, user) -> None:
         if not user.is_active:

@@ -433,6 +433,16 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 LOGIN_URL = "admin:login"
+# Password sign-in (the portal, the browsable API): SIGN_IN_FAILURE_LIMIT failures for one user
+# name within SIGN_IN_LOCKOUT_SECONDS lock it until that window ends (0: no limit). Counted in
+# the cache: set CACHE_URL to Redis so that every web process counts together.
+AUTHENTICATION_BACKENDS = ["accounts.sign_in.LimitedModelBackend"]
+SIGN_IN_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=10)
+SIGN_IN_LOCKOUT_SECONDS = env.int("SIGN_IN_LOCKOUT_SECONDS", default=900)
+if SIGN_IN_FAILURE_LIMIT < 0 or not 1 <= SIGN_IN_LOCKOUT_SECONDS <= 86_400:
+    raise ImproperlyConfigured(
+        "SIGN_IN_FAILURE_LIMIT must be 0 or more and SIGN_IN_LOCKOUT_SECONDS from 1 to 86400"
+    )
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 # "text": one plain line per record; "json": one JSON object per line (hpml_portal/logs.py).

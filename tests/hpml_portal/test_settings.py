@@ -127,6 +127,9 @@ def test_mlflow_telemetry_stays_off_unless_turned_on(tmp_path):
         ({"JWT_JWKS_URL": "https://id/jwks", "JWT_ISSUER": "i"}, "JWT_AUDIENCE"),
         ({"CACHE_URL": "memcached://x"}, "CACHE_URL"),
         ({"THROTTLE_SUBMIT_RATE": "fast"}, "THROTTLE_SUBMIT_RATE"),
+        ({"SIGN_IN_FAILURE_LIMIT": "-1"}, "SIGN_IN_FAILURE_LIMIT"),
+        ({"SIGN_IN_LOCKOUT_SECONDS": "0"}, "SIGN_IN_LOCKOUT_SECONDS"),
+        ({"SIGN_IN_LOCKOUT_SECONDS": "soon"}, "SIGN_IN_LOCKOUT_SECONDS"),
     ],
 )
 def test_unsafe_sign_on_cache_or_rate_settings_stop_the_process(env, message, tmp_path):
