@@ -17,6 +17,7 @@ from experiments.api.views import (
 from inference.api.views import FeedbackView, InvocationsView, PredictView
 from models_registry.api.views import (
     AliasEventViewSet,
+    ModelAliasViewSet,
     ModelVersionAliasViewSet,
     ModelVersionViewSet,
     RegisteredModelViewSet,
@@ -43,6 +44,7 @@ experiments.register("sweeps", ExperimentSweepViewSet, basename="experiment-swee
 models = NestedSimpleRouter(router, "models", lookup="model")
 models.register("versions", ModelVersionViewSet, basename="model-versions")
 models.register("alias-events", AliasEventViewSet, basename="model-alias-events")
+models.register("aliases", ModelAliasViewSet, basename="model-aliases")
 versions = NestedSimpleRouter(models, "versions", lookup="version")
 versions.register("aliases", ModelVersionAliasViewSet, basename="model-version-aliases")
 

@@ -10,7 +10,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
@@ -22,6 +22,7 @@ from hpml_portal.api.schema import MAX_VERSION, ErrorSerializer, errors
 from .. import selectors, services
 from .filters import AliasEventFilter, ModelVersionFilter, RegisteredModelFilter
 from .serializers import (
+    ALIAS_SCHEMA,
     AliasEventSerializer,
     AliasSetSerializer,
     CommentSerializer,
@@ -257,6 +258,54 @@ class ModelVersionAliasViewSet(mixins.CreateModelMixin, _UnderModel):
             )
         event = selectors.alias_event_list(user=None).get(pk=event.pk)
         return Response(AliasEventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    destroy=extend_schema(
+        parameters=[
+            TEAM_PARAMETER,
+            OpenApiParameter(
+                "alias", {**ALIAS_SCHEMA}, OpenApiParameter.PATH, description="the alias"
+            ),
+            OpenApiParameter(
+                "comment", {"type": "string", "maxLength": 2000}, description="why (audited)"
+            ),
+        ],
+        responses={
+            200: AliasEventSerializer,
+            **errors({404: "no such model among yours, or the model has no such alias"}),
+        },
+    )
+)
+class ModelAliasViewSet(mixins.DestroyModelMixin, _UnderModel):
+    """Take an alias off its model: requests for it answer 409 until it is set again.
+    ``production`` needs the approver role, any other alias the scientist role. Answers the
+    audit row (``to_version`` null)."""
+
+    selector = staticmethod(selectors.alias_event_list)
+    serializer_class = AliasEventSerializer
+    lookup_field = "alias"
+    lookup_value_regex = r"[a-z][a-z0-9_-]{0,63}"
+    extra_query_parameters = ("comment",)
+
+    def parent_capability(self) -> Capability:
+        if self.kwargs.get("alias") == selectors.DEFAULT_ALIAS:
+            return Capability.PROMOTE
+        return Capability.WRITE
+
+    def destroy(self, request, *args, **kwargs):
+        model = self.get_parent()  # another team's model: 404; a role that may not: 403
+        self.filter_queryset(self.get_queryset())  # a query parameter not understood: 400
+        form = CommentSerializer(data={"comment": request.query_params.get("comment", "")})
+        form.is_valid(raise_exception=True)
+        alias = self.kwargs["alias"]
+        event = services.model_alias_delete(
+            model=model, alias=alias, user=request.user, comment=form.validated_data["comment"]
+        )
+        if event is None:
+            raise NotFound(f"model {model.name!r} has no alias {alias!r}")
+        event = selectors.alias_event_list(user=None).get(pk=event.pk)
+        return Response(AliasEventSerializer(event).data)
 
 
 def _version_numbers(text: str) -> list[int]:

@@ -83,6 +83,14 @@ def run_body(w) -> dict:
     }
 
 
+def _alias_set(w, alias: str) -> str:
+    """Point ``alias`` at team A's version 1 (as the operator); its URL under the model."""
+    from models_registry.services import model_alias_set
+
+    model_alias_set(model_version=w.a.model_version, alias=alias)
+    return model_url(w, f"aliases/{alias}/")
+
+
 ROW = [0.0] * 64
 API_ROWS = [
     Row("api-root", "GET", lambda w: "/api/v1/", EVERYONE_SIGNED_IN),
@@ -287,6 +295,19 @@ API_ROWS = [
         # It already points there: 200, for the roles that may move it.
         promote_a(200),
         lambda w: {"alias": "production", "comment": "matrix"},
+    ),
+    # Each request is rolled back after it: every caller finds the alias set.
+    Row(
+        "model-aliases-detail",
+        "DELETE",
+        lambda w: _alias_set(w, "canary") + "&comment=matrix",
+        write_a(200),
+    ),
+    Row(
+        "model-aliases-detail",
+        "DELETE",
+        lambda w: model_url(w, "aliases/production/"),
+        promote_a(200),
     ),
     Row(
         "predict",
