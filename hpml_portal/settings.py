@@ -263,6 +263,8 @@ CELERY_BEAT_SCHEDULE = {
     "reap-jobs": {"task": "hpml_portal.tasks.reap_jobs", "schedule": 60.0},
     # Mirrors to the MLflow registry that a down broker lost or that ran out of retries.
     "mirror-catch-up": {"task": "models_registry.tasks.mirror_catch_up", "schedule": 300.0},
+    # Logged predictions and serving counts older than PREDICTION_LOG_RETENTION_DAYS.
+    "prune-prediction-log": {"task": "inference.tasks.prune_prediction_log", "schedule": 3600.0},
 }
 
 # --- tracking (MLflow) ------------------------------------------------------------------------
@@ -305,11 +307,19 @@ SERVE_TF_THREADS = env.int("SERVE_TF_THREADS", default=1)
 PREDICTION_LOG_BACKGROUND = env.bool("PREDICTION_LOG_BACKGROUND", default=True)
 PREDICTION_LOG_BUFFER = env.int("PREDICTION_LOG_BUFFER", default=10_000)
 PREDICTION_LOG_FLUSH_SECONDS = env.float("PREDICTION_LOG_FLUSH_SECONDS", default=0.2)
+# Days logged predictions (with their feedback) and the per-minute serving counts are kept
+# (0: forever); beat deletes older ones every hour. The stats read the last day.
+PREDICTION_LOG_RETENTION_DAYS = env.int("PREDICTION_LOG_RETENTION_DAYS", default=90)
 if not 0 <= SERVE_CACHE_SECONDS <= 60:
     raise ImproperlyConfigured("SERVE_CACHE_SECONDS must be between 0 and 60")
 if PREDICTION_LOG_BUFFER < 1 or not 0 < PREDICTION_LOG_FLUSH_SECONDS <= 60:
     raise ImproperlyConfigured(
         "PREDICTION_LOG_BUFFER must be at least 1 and PREDICTION_LOG_FLUSH_SECONDS in (0, 60]"
+    )
+if PREDICTION_LOG_RETENTION_DAYS != 0 and not 2 <= PREDICTION_LOG_RETENTION_DAYS <= 36_500:
+    raise ImproperlyConfigured(
+        "PREDICTION_LOG_RETENTION_DAYS must be 0 (keep all) or from 2 to 36500: the stats read "
+        "the last day"
     )
 if not 0.0 <= PREDICTION_LOG_SAMPLE_RATE <= 1.0:
     raise ImproperlyConfigured("PREDICTION_LOG_SAMPLE_RATE must be between 0 and 1")

@@ -128,6 +128,8 @@ def test_mlflow_telemetry_stays_off_unless_turned_on(tmp_path):
         ({"CACHE_URL": "memcached://x"}, "CACHE_URL"),
         ({"THROTTLE_SUBMIT_RATE": "fast"}, "THROTTLE_SUBMIT_RATE"),
         ({"SIGN_IN_FAILURE_LIMIT": "-1"}, "SIGN_IN_FAILURE_LIMIT"),
+        ({"PREDICTION_LOG_RETENTION_DAYS": "1"}, "PREDICTION_LOG_RETENTION_DAYS"),
+        ({"PREDICTION_LOG_RETENTION_DAYS": "-3"}, "PREDICTION_LOG_RETENTION_DAYS"),
         ({"SIGN_IN_LOCKOUT_SECONDS": "0"}, "SIGN_IN_LOCKOUT_SECONDS"),
         ({"SIGN_IN_LOCKOUT_SECONDS": "soon"}, "SIGN_IN_LOCKOUT_SECONDS"),
     ],
