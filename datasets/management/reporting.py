@@ -68,8 +68,8 @@ class _ProgressLine:
             return
         self.last = step
         done = _size(version.bytes_done)
-        if fraction is None:
-            self.stdout.write(f"INGESTING {done}")
+        if fraction is None:  # a source that does not say its size (a query, a built-in)
+            self.stdout.write(f"INGESTING {done}" if version.bytes_done else "INGESTING")
         else:
             total = _size(version.bytes_total)
             self.stdout.write(f"INGESTING {fraction:.0%} ({done} of {total})")
