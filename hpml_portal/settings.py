@@ -307,8 +307,9 @@ SERVE_TF_THREADS = env.int("SERVE_TF_THREADS", default=1)
 PREDICTION_LOG_BACKGROUND = env.bool("PREDICTION_LOG_BACKGROUND", default=True)
 PREDICTION_LOG_BUFFER = env.int("PREDICTION_LOG_BUFFER", default=10_000)
 PREDICTION_LOG_FLUSH_SECONDS = env.float("PREDICTION_LOG_FLUSH_SECONDS", default=0.2)
-# Days logged predictions (with their feedback) and the per-minute serving counts are kept
-# (0: forever); beat deletes older ones every hour. The stats read the last day.
+# Days logged predictions (with their feedback) are kept, and serving counts per minute (0:
+# forever); every hour beat deletes older predictions and folds older counts into days
+# (inference/retention.py). The stats read the last day.
 PREDICTION_LOG_RETENTION_DAYS = env.int("PREDICTION_LOG_RETENTION_DAYS", default=90)
 if not 0 <= SERVE_CACHE_SECONDS <= 60:
     raise ImproperlyConfigured("SERVE_CACHE_SECONDS must be between 0 and 60")

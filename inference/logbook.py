@@ -89,7 +89,7 @@ class Writer:
         key = _count_key(served, status)
         values = (1, served.instances, int(served.log_dropped))
         if not self.background():
-            _add_counts({key: values})
+            add_counts({key: values})
             return
         with self._lock:
             for index, value in enumerate(values):
@@ -159,7 +159,7 @@ class Writer:
         for (*key, index), value in counts.items():
             merged.setdefault(tuple(key), [0, 0, 0])[index] = value
         try:
-            _add_counts(merged)
+            add_counts(merged)
         except Exception:
             logger.exception("request counts could not be written: kept for the next try")
             with self._lock:
@@ -223,7 +223,7 @@ def _reserve_ids(count: int) -> list[int]:
         return sorted((row[0] for row in cursor.fetchall()), reverse=True)
 
 
-def _add_counts(counts: dict[tuple, tuple | list]) -> None:
+def add_counts(counts: dict[tuple, tuple | list]) -> None:
     """Add to the minute rows, made when missing (one statement, safe between processes)."""
     table = ServingCount._meta.db_table
     keys = "minute, team_key, model_name, version, status"
