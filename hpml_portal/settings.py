@@ -447,7 +447,10 @@ LOGIN_URL = "admin:login"
 # Password sign-in (the portal, the browsable API): SIGN_IN_FAILURE_LIMIT failures for one user
 # name within SIGN_IN_LOCKOUT_SECONDS lock it until that window ends (0: no limit). Counted in
 # the cache: set CACHE_URL to Redis so that every web process counts together.
-AUTHENTICATION_BACKENDS = ["accounts.sign_in.LimitedModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    "accounts.sign_in.SignInLimit",  # counts and refuses; the next one checks passwords
+    "django.contrib.auth.backends.ModelBackend",
+]
 SIGN_IN_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=10)
 SIGN_IN_LOCKOUT_SECONDS = env.int("SIGN_IN_LOCKOUT_SECONDS", default=900)
 if SIGN_IN_FAILURE_LIMIT < 0 or not 1 <= SIGN_IN_LOCKOUT_SECONDS <= 86_400:

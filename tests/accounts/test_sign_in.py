@@ -2,11 +2,14 @@
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core.exceptions import PermissionDenied
 
 from accounts.models import AuditEvent
 from accounts.services import api_token_create
+from accounts.sign_in import SignInLimit
 from tests.factories import member
 
 pytestmark = pytest.mark.django_db
@@ -90,6 +93,33 @@ def test_names_are_counted_case_folded_and_unknown_names_alike(client, team, lim
     assert LOCKED in sign_in(client, name, PASSWORD).content
     # A name that matches no account answers the same: the lock tells no one which names exist.
     assert LOCKED in sign_in(client, nobody, PASSWORD).content
+
+
+def test_attempts_sent_side_by_side_get_no_more_tries_than_the_limit(settings, name):
+    settings.SIGN_IN_FAILURE_LIMIT, settings.SIGN_IN_LOCKOUT_SECONDS = 5, 900
+    gate = SignInLimit()
+
+    def one_attempt(_) -> bool:
+        """Whether the password would be checked."""
+        try:
+            gate.authenticate(None, username=name, password="guess")
+        except PermissionDenied:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        checked = list(pool.map(one_attempt, range(24)))
+
+    assert checked.count(True) == 5
+
+
+def test_the_sessions_of_people_signed_in_keep_working(client, team, limit, name):
+    """Sessions record the backend that signed them in: Django's own, whatever comes first."""
+    member(team, "viewer", username=name)
+    assert sign_in(client, name, PASSWORD).status_code == 302
+
+    assert client.session["_auth_user_backend"] == "django.contrib.auth.backends.ModelBackend"
+    assert client.get("/admin/").status_code == 200
 
 
 def test_a_success_before_the_limit_clears_the_count(client, team, limit, name):
