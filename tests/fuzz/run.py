@@ -93,8 +93,8 @@ def _wait_ready(process: subprocess.Popen, log: Path, timeout: float = 120) -> s
             try:
                 if requests.get(f"{found.group(1)}/readyz", timeout=5).status_code == 200:
                     return found.group(1)
-            except requests.ConnectionError:
-                pass
+            except requests.RequestException:
+                pass  # not listening yet, or busy loading its models: asked again
         time.sleep(0.5)
     raise SystemExit(f"the portal was not ready within {timeout}s:\n{log.read_text()[-3000:]}")
 
