@@ -263,7 +263,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-jobs": {"task": "hpml_portal.tasks.reap_jobs", "schedule": 60.0},
     # Mirrors to the MLflow registry that a down broker lost or that ran out of retries.
     "mirror-catch-up": {"task": "models_registry.tasks.mirror_catch_up", "schedule": 300.0},
-    # Logged predictions and serving counts older than PREDICTION_LOG_RETENTION_DAYS.
+    # Past PREDICTION_LOG_RETENTION_DAYS: logged predictions deleted, serving counts made daily.
     "prune-prediction-log": {"task": "inference.tasks.prune_prediction_log", "schedule": 3600.0},
 }
 

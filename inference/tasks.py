@@ -12,5 +12,6 @@ def serve_prediction(request_id: str, request: dict) -> None:
 
 @shared_task(name="inference.tasks.prune_prediction_log")
 def prune_prediction_log() -> None:
-    """Delete what PREDICTION_LOG_RETENTION_DAYS no longer keeps (run every hour by beat)."""
+    """Delete logged predictions past PREDICTION_LOG_RETENTION_DAYS and fold older serving
+    counts into days (run every hour by beat)."""
     retention.prediction_log_prune()
