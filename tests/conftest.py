@@ -171,24 +171,9 @@ def trained_model_file(tmp_path_factory):
 @pytest.fixture
 def model_version(db, trained_model_file):
     """Version 1 of model "digits", registered from the session's trained file (no alias)."""
-    from hpml_portal.storage import save_content_addressed, sha256_file
-    from models_registry.services import Artifact, model_version_register
+    from tests.helpers import register_trained_digits
 
-    path, result = trained_model_file
-    stored = save_content_addressed(
-        path, sha256=sha256_file(path), prefix="models/digits", suffix=".keras"
-    )
-    return model_version_register(
-        model_name="digits",
-        artifact=Artifact(stored.name, stored.sha256, stored.size),
-        signature={
-            "input_shape": result.input_shape,
-            "input_dtype": "float32",
-            "classes": result.classes,
-        },
-        metrics=result.test_metrics,
-        architecture="mlp",
-    )
+    return register_trained_digits(*trained_model_file, architecture="mlp")
 
 
 @pytest.fixture(scope="module")

@@ -51,8 +51,8 @@ def wait_until(
 
 
 @contextmanager
-def broker_unreachable():
-    """Point the Celery app at a port where no broker listens, as when Redis is down."""
+def celery_broker(url: str):
+    """This process's Celery app publishes to ``url`` for the block."""
     from hpml_portal.celery import app
 
     def reset_pools():
@@ -61,13 +61,40 @@ def broker_unreachable():
 
     # Publishing uses the write URL first (CELERY_BROKER_URL in the environment would win over
     # broker_url itself).
-    app.conf.broker_write_url = "redis://127.0.0.1:1/0"
+    app.conf.broker_write_url = url
     reset_pools()
     try:
         yield
     finally:
         app.conf.broker_write_url = None
         reset_pools()
+
+
+def broker_unreachable():
+    """Point the Celery app at a port where no broker listens, as when Redis is down."""
+    return celery_broker("redis://127.0.0.1:1/0")
+
+
+def register_trained_digits(path, result, **options):
+    """The next version of model "digits", from a trained model's file (stored content-
+    addressed as training stores it) and its ``TrainResult``; ``options`` go to the service."""
+    from hpml_portal.storage import save_content_addressed, sha256_file
+    from models_registry.services import Artifact, model_version_register
+
+    stored = save_content_addressed(
+        path, sha256=sha256_file(path), prefix="models/digits", suffix=".keras"
+    )
+    return model_version_register(
+        model_name="digits",
+        artifact=Artifact(stored.name, stored.sha256, stored.size),
+        signature={
+            "input_shape": result.input_shape,
+            "input_dtype": "float32",
+            "classes": result.classes,
+        },
+        metrics=result.test_metrics,
+        **options,
+    )
 
 
 def stored_keys(folder: str = "") -> list[str]:

@@ -6,10 +6,10 @@ import pytest
 
 from datasets import services as dataset_services
 from datasets.ingest import dataset_version_execute
-from hpml_portal.storage import save_content_addressed, sha256_file
-from models_registry.services import Artifact, model_alias_set, model_version_register
+from models_registry.services import model_alias_set
 from tests.browser.conftest import log_in
 from tests.factories import member
+from tests.helpers import register_trained_digits
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -23,21 +23,7 @@ def digits_model(team, trained_model_file):
         dataset_name="digits", source=dataset_services.IngestSource.builtin("digits")
     )
     digits = dataset_version_execute(version_id=version.pk)
-    path, result = trained_model_file
-    stored = save_content_addressed(
-        path, sha256=sha256_file(path), prefix="models/digits", suffix=".keras"
-    )
-    registered = model_version_register(
-        model_name="digits",
-        artifact=Artifact(stored.name, stored.sha256, stored.size),
-        signature={
-            "input_shape": result.input_shape,
-            "input_dtype": "float32",
-            "classes": result.classes,
-        },
-        metrics=result.test_metrics,
-        dataset_version=digits,
-    )
+    registered = register_trained_digits(*trained_model_file, dataset_version=digits)
     model_alias_set(model_version=registered, alias="production")
     return registered.model
 

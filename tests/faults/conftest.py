@@ -253,24 +253,6 @@ def _task_of(raw: bytes) -> tuple[str, list]:
     return message["headers"]["task"], json.loads(base64.b64decode(message["body"]))[0]
 
 
-@contextmanager
-def celery_broker(url: str) -> Iterator[None]:
-    """This process's Celery app publishes to ``url`` for the block."""
-    from hpml_portal.celery import app
-
-    def reset_pools():
-        app.amqp._producer_pool = None
-        app._pool = None
-
-    app.conf.broker_write_url = url  # CELERY_BROKER_URL in the environment wins over broker_url
-    reset_pools()
-    try:
-        yield
-    finally:
-        app.conf.broker_write_url = None
-        reset_pools()
-
-
 def manage(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
     """``manage.py`` in a process of its own, as an operator runs it."""
     return subprocess.run(

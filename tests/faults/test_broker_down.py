@@ -24,7 +24,6 @@ from tests.factories import ModelVersionFactory
 from tests.faults.conftest import (
     RedisServer,
     Web,
-    celery_broker,
     celery_worker,
     json_error,
     manage,
@@ -33,6 +32,7 @@ from tests.faults.conftest import (
     running,
     wait_for,
 )
+from tests.helpers import celery_broker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -40,10 +40,10 @@ def _team(slug: str, model_file) -> dict:
     from datasets.services import IngestSource, dataset_version_ingest
     from experiments.models import TrainingRun
     from experiments.services import experiment_get_or_create
-    from hpml_portal.storage import save_content_addressed, sha256_file
     from inference.models import PredictionLog
-    from models_registry.services import Artifact, model_alias_set, model_version_register
+    from models_registry.services import model_alias_set
     from tests.factories import SweepFactory, TrainingRunFactory
+    from tests.helpers import register_trained_digits
 
     path, result = model_file
     team = team_create(slug=slug)
@@ -70,22 +70,8 @@ def _team(slug: str, model_file) -> dict:
         model_name="digits",
         space={"epochs": [1, 2]},
     )
-    stored = save_content_addressed(
-        path, sha256=sha256_file(path), prefix="models/digits", suffix=".keras"
-    )
-    model_version = model_version_register(
-        model_name="digits",
-        team=team,
-        artifact=Artifact(stored.name, stored.sha256, stored.size),
-        signature={
-            "input_shape": result.input_shape,
-            "input_dtype": "float32",
-            "classes": result.classes,
-        },
-        metrics=result.test_metrics,
-        architecture="mlp",
-        run=run,
-        dataset_version=version,
+    model_version = register_trained_digits(
+        path, result, team=team, architecture="mlp", run=run, dataset_version=version
     )
     model_alias_set(model_version=model_version, alias="production")
     log = PredictionLog.objects.create(
