@@ -185,6 +185,8 @@ def test_an_ingest_that_loses_the_storage_ends_failed_with_its_upload_kept_for_a
     ready = job_ended(DatasetVersion, version.pk, timeout=60)
 
     assert ready.status == "READY", ready.error
+    # The worker removes the staged upload just after it marks the version READY.
+    wait_for(lambda: staged not in s3.objects(), timeout=30, message="the staged upload removed")
     assert ready.file.name in s3.objects() and staged not in s3.objects()
 
 
